@@ -1,0 +1,1 @@
+"""Offline German question answering with cited sources."""

@@ -1,0 +1,98 @@
+"""The command line: `python -m assistant ingest|ask`. A thin adapter over Pipeline.
+
+With --json, stdout carries exactly one JSON object; progress and logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from assistant.settings import Settings
+from assistant.types import Answer, Citation, IngestReport
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m assistant",
+                                description="Offline-Assistent: Fragen an die eigenen Dokumente.")
+    sub = p.add_subparsers(dest="command", required=True)
+    ing = sub.add_parser("ingest", help="Dokumente einlesen (Standard: corpus/).")
+    ing.add_argument("paths", nargs="*", type=Path, help="Dateien oder Ordner")
+    ing.add_argument("--index", type=Path, help="Index-Ordner (Standard: index/)")
+    ing.add_argument("--quiet", action="store_true", help="keine Fortschrittsanzeige")
+    ask = sub.add_parser("ask", help="Eine Frage stellen.")
+    ask.add_argument("question", help="die Frage, auf Deutsch")
+    ask.add_argument("--index", type=Path, help="Index-Ordner (Standard: index/)")
+    ask.add_argument("--json", action="store_true", help="eine JSON-Zeile auf stdout")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one CLI command; return the process exit code."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    overrides = {"index_dir": args.index} if args.index else {}
+    settings = Settings(**overrides)
+
+    from assistant.pipeline import build_pipeline  # after settings: models load here, once
+
+    pipeline = build_pipeline(settings)
+    if args.command == "ingest":
+        report = pipeline.ingest(args.paths or None, progress=not args.quiet)
+        print(format_report(report), file=sys.stderr)
+        return 0 if report.documents or not report.errors else 1
+    if pipeline.store.count() == 0:
+        print("Der Index ist leer. Bitte zuerst `python -m assistant ingest` ausführen.",
+              file=sys.stderr)
+        return 2
+    answer = pipeline.ask(args.question)
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+    else:
+        print(format_answer(answer))
+    return 0
+
+
+def format_report(r: IngestReport) -> str:
+    """The German ingest summary."""
+    lines = [
+        f"Dokumente: {r.documents} · Abschnitte neu: {r.added}, unverändert: {r.unchanged}, "
+        f"entfernt: {r.removed} · Zeit: {r.seconds:.1f} s",
+    ]
+    if r.pages and r.read_seconds:
+        lines.append(f"Lesen: {r.pages} Seiten, {r.pages / r.read_seconds:.1f} Seiten/s")
+    if r.added and r.embed_seconds:
+        lines.append(f"Einbetten: {r.added / r.embed_seconds:.1f} Abschnitte/s")
+    lines += [f"Fehler: {e}" for e in r.errors]
+    lines += [f"Warnung: {w}" for w in r.warnings]
+    if r.missing:
+        lines.append("Im Manifest aufgeführt, aber nicht vorhanden (siehe corpus/README.md): "
+                     + "; ".join(r.missing))
+    return "\n".join(lines)
+
+
+def _where(c: Citation) -> str:
+    page = f", S. {c.page}" if c.page is not None else ""
+    return f"{c.title}{page} ({c.source})"
+
+
+def format_answer(a: Answer) -> str:
+    """The answer for a terminal: text, then numbered sources with their quotes."""
+    out = [a.text, ""]
+    if a.citations:
+        out.append("Quellen:")
+        out += [f"[{c.n}] {_where(c)}\n    „{c.quote}“" for c in a.citations]
+    if a.closest:
+        out.append("Nächstliegende Passagen:")
+        out += [f"- {_where(c)}\n    „{_short(c.quote)}“" for c in a.closest]
+    return "\n".join(out).rstrip()
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"

@@ -1,0 +1,297 @@
+"""Stage 1, documents in: find files, read them, normalize, and split them into blocks.
+
+`load_corpus(paths, manifest)` returns SourceDocs plus per-file errors; a bad file never
+stops the others. PDF reading lives in assistant.pdf.
+"""
+
+from __future__ import annotations
+
+import html.parser
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.text import is_bullet, normalize
+from assistant.types import Block, SourceDoc
+
+SUFFIXES = (".pdf", ".md", ".txt", ".html", ".htm")
+_HEADING_MAX = 100
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """A document the corpus should have: its file name, title and where it comes from."""
+
+    file: str
+    title: str
+    url: str = ""
+    publisher: str = ""
+
+
+@dataclass
+class LoadResult:
+    """Loaded documents, plus what went wrong per file (German messages)."""
+
+    docs: list[SourceDoc] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    pages: int = 0
+
+
+def read_manifest(path: Path) -> dict[str, ManifestEntry]:
+    """Manifest entries by file name; an absent manifest is an empty one."""
+    if not path.is_file():
+        return {}
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    entries = [ManifestEntry(**d) for d in data.get("documents", [])]
+    return {e.file: e for e in entries}
+
+
+def find_files(paths: Iterable[Path]) -> list[Path]:
+    """Every supported file among `paths` (files, or folders searched recursively), sorted."""
+    found: set[Path] = set()
+    for p in paths:
+        if p.is_dir():
+            found.update(f for f in p.rglob("*") if f.is_file() and _supported(f))
+        elif p.is_file():
+            found.add(p)
+    return sorted(found)
+
+
+def _supported(f: Path) -> bool:
+    return f.suffix.lower() in SUFFIXES and not f.name.startswith(".") and f.name != "README.md"
+
+
+def missing_entries(manifest: dict[str, ManifestEntry], files: Iterable[Path]) -> list[ManifestEntry]:
+    """Manifest entries whose file is not among `files`."""
+    names = {f.name for f in files}
+    return [e for name, e in manifest.items() if name not in names]
+
+
+def doc_id_for(path: Path) -> str:
+    """A stable document id from the file name: lower-case, safe characters only."""
+    return re.sub(r"[^a-z0-9._-]+", "-", path.name.lower()).strip("-") or "dokument"
+
+
+class DocumentError(Exception):
+    """A file that cannot be loaded; the message says why, in German."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One loaded file: the document, its page count (0 if not paged) and warnings."""
+
+    doc: SourceDoc
+    pages: int = 0
+    warnings: tuple[str, ...] = ()
+
+
+def load_corpus(paths: Iterable[Path], manifest: dict[str, ManifestEntry]) -> LoadResult:
+    """Load every supported file under `paths`; unreadable files become error messages."""
+    result = LoadResult()
+    for f in find_files(paths):
+        try:
+            loaded = load_document(f, manifest.get(f.name))
+        except DocumentError as e:
+            result.errors.append(str(e))
+            continue
+        result.docs.append(loaded.doc)
+        result.pages += loaded.pages
+        result.warnings += loaded.warnings
+    return result
+
+
+def load_document(f: Path, entry: ManifestEntry | None = None) -> Loaded:
+    """Read, normalize and block one file; raise DocumentError (naming the file) if impossible."""
+    from assistant.pdf import PdfError, read_pdf  # local: only PDFs need pypdfium2
+
+    suffix = f.suffix.lower()
+    pages, warnings = 0, ()
+    try:
+        if suffix == ".pdf":
+            pdf = read_pdf(f)
+            blocks, default_title = pdf.blocks, pdf.title
+            pages, warnings = pdf.pages, tuple(pdf.warnings)
+        elif suffix in (".html", ".htm"):
+            default_title, blocks = html_blocks(_read_text(f))
+        elif suffix == ".md":
+            default_title, blocks = "", markdown_blocks(_read_text(f))
+        elif suffix == ".txt":
+            default_title, blocks = "", text_blocks(_read_text(f))
+        else:
+            raise DocumentError(f"{f}: Dateityp {suffix or '(ohne Endung)'} wird nicht unterstützt.")
+    except (PdfError, OSError, UnicodeError, ValueError) as e:
+        raise DocumentError(f"{f}: {e}") from e
+    if not blocks:
+        raise DocumentError(f"{f}: kein Text gefunden, Datei übersprungen.")
+    title = (entry.title if entry else "") or default_title or _first_heading(blocks) or f.stem
+    source = entry.url if entry and entry.url else str(f)
+    meta = {"file": str(f.resolve())}
+    if entry and entry.publisher:
+        meta["publisher"] = entry.publisher
+    return Loaded(_assemble(doc_id_for(f), title, source, blocks, meta), pages, warnings)
+
+
+def _read_text(f: Path) -> str:
+    data = f.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")  # old Windows files: keep the umlauts
+
+
+def _first_heading(blocks: list[Block]) -> str:
+    return next((b.text for b in blocks if b.is_heading), "")
+
+
+def _assemble(doc_id: str, title: str, source: str, blocks: list[Block], meta: dict) -> SourceDoc:
+    """Join blocks with newlines into the document text; each block records its offset."""
+    placed, parts, pos, section = [], [], 0, ""
+    for b in blocks:
+        section = b.text if b.is_heading else section
+        placed.append(Block(b.text, pos, b.page, section if not b.is_heading else b.text, b.is_heading))
+        parts.append(b.text)
+        pos += len(b.text) + 1
+    return SourceDoc(doc_id, title, source, "\n".join(parts), tuple(placed), meta)
+
+
+# --- plain text ----------------------------------------------------------------------------
+
+_TERMINAL = re.compile(r"[.!?:;)\"“”]$")
+
+
+def text_blocks(raw: str) -> list[Block]:
+    """Blocks of a plain-text file (e.g. a saved web page).
+
+    Blank lines separate paragraphs; inside a paragraph a line that does not end a sentence is
+    joined to the next when it ends with a comma or a lower-case word (wrapped prose). A line
+    alone in its paragraph, short and without final punctuation, is a heading, unless it was
+    doubled (image alt text followed by the same caption), which marks a caption. A lone
+    breadcrumb line ending in a colon ("Sie sind hier:") is dropped.
+    """
+    blocks: list[Block] = []
+    for para in re.split(r"\n\s*\n", normalize(raw)):
+        raw_lines = [ln for ln in para.split("\n") if ln.strip()]
+        lines = _dedupe(raw_lines)
+        caption = len(lines) < len(raw_lines)
+        units = [_strip_bullet(u) for u in _join_wrapped(lines)]
+        if len(units) == 1 and len(units[0]) < 40 and units[0].endswith(":"):
+            continue
+        heading = len(units) == 1 and not caption and _looks_like_heading(units[0])
+        blocks += [Block(u, 0, is_heading=heading) for u in units]
+    return blocks
+
+
+def _strip_bullet(line: str) -> str:
+    """Drop a bullet glyph; numbered items keep their number."""
+    return re.sub(r"^[•▪◦‣∙·*–—-]\s+", "", line)
+
+
+def _dedupe(lines: list[str]) -> list[str]:
+    return [ln for i, ln in enumerate(lines) if i == 0 or ln != lines[i - 1]]
+
+
+def _join_wrapped(lines: list[str]) -> list[str]:
+    units: list[str] = []
+    for ln in lines:
+        prev = units[-1] if units else ""
+        wrapped = prev and not _TERMINAL.search(prev) and not is_bullet(ln)
+        last_word = prev.rsplit(" ", 1)[-1] if prev else ""
+        if wrapped and (prev.endswith((",", "-")) or last_word[:1].islower()):
+            units[-1] = prev + ("" if prev.endswith("-") and ln[:1].islower() else " ") + ln
+        else:
+            units.append(ln)
+    return units
+
+
+def _looks_like_heading(line: str) -> bool:
+    return len(line) <= _HEADING_MAX and not re.search(r"[.,;:!?]$", line) and not is_bullet(line)
+
+
+# --- markdown ----------------------------------------------------------------------------
+
+_MD_HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*$")
+
+
+def markdown_blocks(raw: str) -> list[Block]:
+    """Blocks of a Markdown file: headings, paragraphs (wrapped lines joined), list items."""
+    blocks: list[Block] = []
+    for para in re.split(r"\n\s*\n", normalize(raw)):
+        current: list[str] = []
+        for ln in para.split("\n"):
+            m = _MD_HEADING.match(ln)
+            if m or is_bullet(ln):
+                if current:
+                    blocks.append(Block(_strip_md(" ".join(current)), 0))
+                current = []
+            if m:
+                blocks.append(Block(_strip_md(m.group(1)), 0, is_heading=True))
+            else:
+                current.append(_strip_bullet(ln))
+        if current:
+            blocks.append(Block(_strip_md(" ".join(current)), 0))
+    return [b for b in blocks if b.text]
+
+
+def _strip_md(s: str) -> str:
+    s = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", s)  # links and images keep their text
+    return re.sub(r"(\*\*|__|`)", "", s).strip()
+
+
+# --- HTML --------------------------------------------------------------------------------
+
+_BLOCK_TAGS = {"p", "div", "li", "br", "tr", "td", "th", "section", "article", "blockquote",
+               "pre", "dd", "dt", "figcaption", "caption", "table", "ul", "ol"}
+_HEADING_TAGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_SKIP_TAGS = {"script", "style", "noscript", "template", "nav", "footer", "head"}
+
+
+class _HtmlText(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[Block] = []
+        self.title = ""
+        self._buf: list[str] = []
+        self._skip = 0
+        self._in_title = False
+        self._heading = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in _SKIP_TAGS:
+            self._skip += 1
+        elif tag == "title":
+            self._in_title = True
+        elif tag in _BLOCK_TAGS or tag in _HEADING_TAGS:
+            self._flush()
+            self._heading = tag in _HEADING_TAGS
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            self._skip = max(0, self._skip - 1)
+        elif tag == "title":
+            self._in_title = False
+        elif tag in _BLOCK_TAGS or tag in _HEADING_TAGS:
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+        elif not self._skip:
+            self._buf.append(data)
+
+    def _flush(self) -> None:
+        text = normalize(" ".join(self._buf)).replace("\n", " ")
+        if text:
+            self.blocks.append(Block(text, 0, is_heading=self._heading))
+        self._buf, self._heading = [], False
+
+
+def html_blocks(raw: str) -> tuple[str, list[Block]]:
+    """The <title> and the text blocks of an HTML page; scripts and styles are dropped."""
+    parser = _HtmlText()
+    parser.feed(raw)
+    parser.close()
+    parser._flush()
+    return normalize(parser.title), parser.blocks

