@@ -8,7 +8,7 @@ QUESTION ?= Wer nahm am 13. Juni 2016 teil?
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-slow ingest lint clean
+.PHONY: run test test-slow ingest eval lint clean ocr
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,18 +24,30 @@ $(VENV)/.dev: $(VENV)/.installed
 	$(BIN)/pip install -q -e ".[st,dev]" "torch==2.13.0"
 	touch $@
 
-run: $(VENV)/.installed
+# OCR for scanned PDF pages: Tesseract with German, from Debian's packages, where we may install.
+# Without it, scanned pages are skipped with a warning; nothing else depends on it.
+ocr:
+	@command -v tesseract >/dev/null 2>&1 && tesseract --list-langs 2>/dev/null | grep -qx deu || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-deu >/dev/null) \
+	    || echo "Hinweis: tesseract-ocr-deu ließ sich nicht installieren; gescannte Seiten werden übersprungen."; \
+	  else echo "Hinweis: für Texterkennung bitte 'tesseract-ocr tesseract-ocr-deu' installieren."; fi; }
+
+run: $(VENV)/.installed ocr
 	$(BIN)/python -m assistant ingest
 	$(BIN)/python -m assistant ask "$(QUESTION)"
 
 ingest: $(VENV)/.installed
 	$(BIN)/python -m assistant ingest
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev ocr
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-slow: $(VENV)/.dev
 	$(BIN)/python -m pytest -q -m slow
+
+eval: $(VENV)/.dev
+	$(BIN)/python -m assistant eval
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check assistant tests

@@ -12,7 +12,7 @@ import hashlib
 from assistant.text import sentence_spans
 from assistant.types import Block, Chunk, SourceDoc
 
-CHUNKER_VERSION = "c1"
+CHUNKER_VERSION = "c2"
 
 
 def chunk(doc: SourceDoc, max_chars: int = 600) -> list[Chunk]:
@@ -61,13 +61,10 @@ def _make(doc: SourceDoc, group: list[tuple[int, int, Block]], position: int) ->
     start, end = group[0][0], group[-1][1]
     text = doc.text[start:end]
     blocks = [b for _, _, b in group]
-    pages = [b.page for b in blocks if b.page is not None]
     section = next((b.section for b in blocks if b.section), "")
-    page_starts, last = [], None
-    for a, _, b in group:
-        if b.page is not None and b.page != last:
-            page_starts.append((a - start, b.page))
-            last = b.page
+    page_starts = _page_starts(group, start)
+    pages = [p for _, p in page_starts]
+    labels = tuple((p, doc.page_labels[p]) for p in sorted(set(pages)) if p in doc.page_labels)
     digest = hashlib.sha256(f"{doc.id}\x00{position}\x00{text}".encode()).hexdigest()[:24]
     return Chunk(
         id=f"{doc.id}:{digest}",
@@ -81,7 +78,24 @@ def _make(doc: SourceDoc, group: list[tuple[int, int, Block]], position: int) ->
         page_end=pages[-1] if pages else None,
         section=section,
         page_starts=tuple(page_starts),
+        page_labels=labels,
+        ocr=any(b.ocr for b in blocks),
     )
+
+
+def _page_starts(group: list[tuple[int, int, Block]], start: int) -> list[tuple[int, int]]:
+    """(offset in the chunk, page) wherever the page changes, from the blocks' own page breaks."""
+    out: list[tuple[int, int]] = []
+    for a, b, block in group:
+        if block.page is None:
+            continue
+        marks = [(a, block.page_at(a - block.start))]
+        marks += [(block.start + off, p) for off, p in block.page_starts
+                  if a < block.start + off < b]
+        for pos, page in marks:
+            if page is not None and (not out or out[-1][1] != page):
+                out.append((pos - start, page))
+    return out
 
 
 def embedding_text(c: Chunk) -> str:

@@ -32,7 +32,7 @@ def cite(text: str, hits: Sequence[Hit],
                 continue  # a passage that does not exist: drop the marker, never invent one
             if n not in order:
                 order[n] = len(order) + 1
-                claim = _citing_sentence(text, m.start())
+                claim = citing_sentence(text, m.start())
                 spans[n] = (quotes or {}).get(n) or best_sentence(hits[n - 1].chunk.text, claim)
             kept.append(order[n])
         return " " + "".join(f"[{k}]" for k in dict.fromkeys(kept)) if kept else ""
@@ -40,20 +40,21 @@ def cite(text: str, hits: Sequence[Hit],
     new_text = _MARKER.sub(renumber, text).strip()
     cites = []
     for n, k in sorted(order.items(), key=lambda kv: kv[1]):
-        c = hits[n - 1].chunk
-        a, b = spans[n]
-        cites.append(Citation(k, c.title, c.source, c.page_at(a), c.text[a:b], c.id))
+        cites.append(passage_citation(k, hits[n - 1], spans[n]))
     return new_text, tuple(cites)
 
 
 def passage_citation(n: int, hit: Hit, span: tuple[int, int] | None = None) -> Citation:
-    """A citation of a whole passage (or of `span` in it), e.g. for the closest passages."""
+    """Citation [n] of a passage, quoting `span` of it (default: all of it) with its page."""
     c = hit.chunk
     a, b = span or (0, len(c.text))
-    return Citation(n, c.title, c.source, c.page_at(a), c.text[a:b], c.id)
+    page = c.page_at(a)
+    label = dict(c.page_labels).get(page) if page is not None else None
+    return Citation(n, c.title, c.source, page, c.text[a:b], c.id, label, c.ocr)
 
 
-def _citing_sentence(text: str, marker_at: int) -> str:
+def citing_sentence(text: str, marker_at: int) -> str:
+    """The sentence of `text` that a marker at `marker_at` belongs to (markers removed)."""
     before = _MARKER.sub("", text[:marker_at])
     spans = sentence_spans(before)
     return before[spans[-1][0]:spans[-1][1]] if spans else before

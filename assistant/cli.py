@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("question", help="die Frage, auf Deutsch")
     ask.add_argument("--index", type=Path, help="Index-Ordner (Standard: index/)")
     ask.add_argument("--json", action="store_true", help="eine JSON-Zeile auf stdout")
+    ev = sub.add_parser("eval", help="Fragensätze auswerten (Standard: evals/sets.toml).")
+    ev.add_argument("--questions", nargs="*", type=Path, default=[], help="JSONL-Fragensätze")
+    ev.add_argument("--out", type=Path, default=Path("evals/out"), help="Ausgabeordner")
+    ev.add_argument("--compare", type=Path, help="frühere metrics.json: Rückschritte markieren")
+    ev.add_argument("--index", type=Path, help="Index-Ordner für --questions (Standard: index/)")
     return p
 
 
@@ -38,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     overrides = {"index_dir": args.index} if args.index else {}
     settings = Settings(**overrides)
+
+    if args.command == "eval":
+        from assistant.evalrun import main as run_eval
+
+        return run_eval(args.questions, args.out, args.compare, settings)
 
     from assistant.pipeline import build_pipeline  # after settings: models load here, once
 
@@ -78,7 +88,10 @@ def format_report(r: IngestReport) -> str:
 
 def _where(c: Citation) -> str:
     page = f", S. {c.page}" if c.page is not None else ""
-    return f"{c.title}{page} ({c.source})"
+    if c.page_label and c.page_label != str(c.page):
+        page += f" (gedruckte Seitenzahl {c.page_label})"
+    ocr = ", Texterkennung (OCR)" if c.ocr else ""
+    return f"{c.title}{page}{ocr} ({c.source})"
 
 
 def format_answer(a: Answer) -> str:

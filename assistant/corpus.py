@@ -10,7 +10,7 @@ import html.parser
 import re
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from assistant.text import is_bullet, normalize
@@ -108,12 +108,12 @@ def load_document(f: Path, entry: ManifestEntry | None = None) -> Loaded:
     from assistant.pdf import PdfError, read_pdf  # local: only PDFs need pypdfium2
 
     suffix = f.suffix.lower()
-    pages, warnings = 0, ()
+    pages, warnings, labels = 0, (), {}
     try:
         if suffix == ".pdf":
             pdf = read_pdf(f)
             blocks, default_title = pdf.blocks, pdf.title
-            pages, warnings = pdf.pages, tuple(pdf.warnings)
+            pages, warnings, labels = pdf.pages, tuple(pdf.warnings), pdf.labels
         elif suffix in (".html", ".htm"):
             default_title, blocks = html_blocks(_read_text(f))
         elif suffix == ".md":
@@ -131,7 +131,8 @@ def load_document(f: Path, entry: ManifestEntry | None = None) -> Loaded:
     meta = {"file": str(f.resolve())}
     if entry and entry.publisher:
         meta["publisher"] = entry.publisher
-    return Loaded(_assemble(doc_id_for(f), title, source, blocks, meta), pages, warnings)
+    doc = _assemble(doc_id_for(f), title, source, blocks, meta)
+    return Loaded(replace(doc, page_labels=labels), pages, warnings)
 
 
 def _read_text(f: Path) -> str:
@@ -151,7 +152,7 @@ def _assemble(doc_id: str, title: str, source: str, blocks: list[Block], meta: d
     placed, parts, pos, section = [], [], 0, ""
     for b in blocks:
         section = b.text if b.is_heading else section
-        placed.append(Block(b.text, pos, b.page, section if not b.is_heading else b.text, b.is_heading))
+        placed.append(replace(b, start=pos, section=section))
         parts.append(b.text)
         pos += len(b.text) + 1
     return SourceDoc(doc_id, title, source, "\n".join(parts), tuple(placed), meta)

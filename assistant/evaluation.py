@@ -1,17 +1,21 @@
-"""Question sets (JSONL, see evals/README.md) and the per-item check of an Answer.
-
-An item passes when the answer (a) refuses exactly when `refuse` is true, (b) contains one
-alternative of every `terms` group, and (c) cites a quote that overlaps the expected `quote`
-(and names the expected `page`, if given).
+"""Evaluation: question sets (JSONL, see evals/README.md), the check of one Answer, and the
+metrics over a set: retrieval hit@k and MRR, answer correctness (key terms, token F1), citation
+precision, refusal precision and recall, and latency.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import statistics
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.types import Answer
+from assistant.citations import citing_sentence
+from assistant.text import analyze, normalize
+from assistant.types import Answer, Chunk, Hit
 
 
 @dataclass(frozen=True)
@@ -24,15 +28,19 @@ class Item:
     quote: str = ""
     page: int | None = None
     refuse: bool = False
+    reference: str = ""  # optional reference answer, for token F1
+    note: str = ""
 
 
 @dataclass
 class Verdict:
-    """The outcome for one item: passed or not, and why not."""
+    """The outcome for one item: what was asked, answered and retrieved, and what was wrong."""
 
     item: Item
     answer: Answer
     problems: list[str] = field(default_factory=list)
+    hits: Sequence[Hit] = ()
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -50,9 +58,27 @@ def load_items(path: Path) -> list[Item]:
     return items
 
 
-def check(item: Item, answer: Answer) -> Verdict:
+def _norm(s: str) -> str:
+    return re.sub(r"\s+", " ", normalize(s)).strip().lower()
+
+
+def source_matches(item: Item, text: str, page: int | None, page_end: int | None = None) -> bool:
+    """Whether a passage (or quote) on pages page..page_end is the item's expected source."""
+    if item.page is not None and (page is None or not page <= item.page <= (page_end or page)):
+        return False
+    return not item.quote or _norm(item.quote) in _norm(text)
+
+
+def _chunk_matches(item: Item, c: Chunk) -> bool:
+    """The expected page (if the item names one), else the expected quote, is in the chunk."""
+    if item.page is not None:
+        return c.page is not None and c.page <= item.page <= (c.page_end or c.page)
+    return _norm(item.quote) in _norm(c.text)
+
+
+def check(item: Item, answer: Answer, hits: Sequence[Hit] = (), seconds: float = 0.0) -> Verdict:
     """Compare an answer with the item's expectations."""
-    v = Verdict(item, answer)
+    v = Verdict(item, answer, hits=hits, seconds=seconds)
     if item.refuse != answer.refused:
         v.problems.append("hätte ablehnen müssen" if item.refuse else "unberechtigt abgelehnt")
         return v
@@ -62,13 +88,86 @@ def check(item: Item, answer: Answer) -> Verdict:
     for group in item.terms:
         if not any(t.lower() in text for t in group):
             v.problems.append(f"fehlt: {' / '.join(group)}")
-    if item.quote and not any(_overlaps(item.quote, c.quote) for c in answer.citations):
+    if item.page is not None and item.page not in [c.page for c in answer.citations]:
+        v.problems.append(f"Seite {item.page} nicht zitiert (zitiert: {[c.page for c in answer.citations]})")
+    if item.quote and not any(_norm(item.quote) in _norm(c.quote) for c in answer.citations):
         v.problems.append(f"Zitat nicht belegt: {item.quote!r}")
-    if item.page is not None and not any(c.page == item.page for c in answer.citations):
-        pages = [c.page for c in answer.citations]
-        v.problems.append(f"Seite {item.page} nicht zitiert (zitiert: {pages})")
     return v
 
 
-def _overlaps(expected: str, quote: str) -> bool:
-    return expected.lower() in quote.lower() or quote.lower() in expected.lower() and len(quote) > 20
+def right_source(v: Verdict) -> bool:
+    """Refused when it should, or answered citing the expected page (else the expected quote)."""
+    if v.item.refuse or v.answer.refused:
+        return v.item.refuse == v.answer.refused
+    kind = "Seite" if v.item.page is not None else "Zitat"
+    return not any(p.startswith(kind) for p in v.problems)
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD-style token F1 over analyzed German tokens."""
+    pred, ref = analyze(prediction, keep_stopwords=True), analyze(reference, keep_stopwords=True)
+    common = sum(min(pred.count(t), ref.count(t)) for t in set(pred))
+    if not pred or not ref or not common:
+        return 0.0
+    p, r = common / len(pred), common / len(ref)
+    return 2 * p * r / (p + r)
+
+
+def citation_precision(answer: Answer) -> float | None:
+    """Share of citations whose quote contains most content words of the sentence citing it."""
+    if not answer.citations:
+        return None
+    quotes = {c.n: set(analyze(c.quote)) for c in answer.citations}
+    good = total = 0
+    for m in re.finditer(r"\[(\d+)\]", answer.text):
+        total += 1
+        words = set(analyze(citing_sentence(answer.text, m.start())))
+        good += bool(words) and len(words & quotes.get(int(m.group(1)), set())) >= 0.5 * len(words)
+    return good / total if total else None
+
+
+def evaluate(ask, retrieve, items: Sequence[Item], k: int = 5) -> list[Verdict]:
+    """Ask every item (retrieve(q) -> hits, ask(q, hits) -> Answer) and check it."""
+    verdicts = []
+    for it in items:
+        t = time.perf_counter()
+        hits = retrieve(it.question)
+        answer = ask(it.question, hits)
+        verdicts.append(check(it, answer, hits[:k], time.perf_counter() - t))
+    return verdicts
+
+
+def metrics(verdicts: Sequence[Verdict]) -> dict:
+    """Aggregate figures over a set of verdicts."""
+    answerable = [v for v in verdicts if not v.item.refuse]
+    sourced = [v for v in answerable if v.item.quote or v.item.page is not None]
+    ranks = [next((i for i, h in enumerate(v.hits) if _chunk_matches(v.item, h.chunk)), None)
+             for v in sourced]
+    refused = [v for v in verdicts if v.answer.refused]
+    should = [v for v in verdicts if v.item.refuse]
+    precisions = [p for v in answerable if (p := citation_precision(v.answer)) is not None]
+    f1s = [token_f1(v.answer.text, v.item.reference) for v in answerable if v.item.reference]
+    secs = sorted(v.seconds for v in verdicts)
+
+    def share(xs) -> float | None:
+        xs = list(xs)
+        return round(sum(xs) / len(xs), 4) if xs else None
+
+    return {
+        "items": len(verdicts),
+        "passed": sum(v.ok for v in verdicts),
+        "pass_rate": share(v.ok for v in verdicts),
+        "hit@1": share(r == 0 for r in ranks),
+        "hit@5": share(r is not None and r < 5 for r in ranks),
+        "mrr": share((1 / (r + 1)) if r is not None else 0.0 for r in ranks),
+        "source_cited": share(right_source(v) for v in sourced if not v.answer.refused),
+        "right_source_or_refusal": share(right_source(v) for v in verdicts),
+        "key_terms": share(not any(p.startswith("fehlt") for p in v.problems)
+                           for v in answerable if not v.answer.refused),
+        "token_f1": share(f1s),
+        "citation_precision": share(precisions),
+        "refusal_precision": share(v.item.refuse for v in refused),
+        "refusal_recall": share(v.answer.refused for v in should),
+        "latency_p50_ms": round(1000 * statistics.median(secs), 1) if secs else None,
+        "latency_p95_ms": round(1000 * secs[int(0.95 * (len(secs) - 1))], 1) if secs else None,
+    }

@@ -38,15 +38,17 @@ class _Sentence:
 class ExtractiveAnswerer:
     """Answers from the passages' own sentences; needs corpus term statistics, nothing else."""
 
-    def __init__(self, stats: TermStats, max_sentences: int = 3, min_dense: float = 0.80,
-                 min_coverage: float = 0.5) -> None:
+    def __init__(self, stats: TermStats, max_sentences: int = 3, min_dense: float = 0.82,
+                 min_coverage: float = 0.5, rescue_dense: float = 1.0,
+                 min_unknown: float = 0.25, rank_prior: float = 0.5) -> None:
+        self.min_unknown, self.rank_prior = min_unknown, rank_prior
         self.stats, self.max_sentences = stats, max_sentences
-        self.min_dense, self.min_coverage = min_dense, min_coverage
+        self.min_dense, self.min_coverage, self.rescue_dense = min_dense, min_coverage, rescue_dense
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
         """A short cited answer built from verbatim sentences, or a refusal with the closest passages."""
         q = analyze_question(question, self.stats)
-        sentences = [s for r, h in enumerate(hits) for s in _sentences(q, r, h)]
+        sentences = [s for r, h in enumerate(hits) for s in _sentences(q, r, h, self.rank_prior)]
         if not sentences:
             return refusal(hits)
         chosen = self._select(q, sentences, hits)
@@ -65,8 +67,11 @@ class ExtractiveAnswerer:
         best_dense = max((h.dense for h in hits if h.dense is not None), default=0.0)
         if q.kind in ("date", "count") and not any(s.fits_type for s in chosen):
             return ""  # asked when or how many, and no chosen sentence has a date or number
-        if best_dense < self.min_dense and (coverage < self.min_coverage or q.unknown_nouns()):
-            return ""  # not similar enough, and either few question terms or an unknown topic
+        if q.unknown_share() >= self.min_unknown and coverage < self.min_coverage \
+                and best_dense < self.rescue_dense:
+            return ""  # the question is about something the corpus never mentions
+        if best_dense < self.min_dense and coverage < self.min_coverage:
+            return ""  # neither similar nor sharing the question's terms
         return None
 
     def _select(self, q: Question, sentences: list[_Sentence],
@@ -107,13 +112,13 @@ def _units(text: str) -> list[tuple[int, int]]:
     return units
 
 
-def _sentences(q: Question, rank: int, hit: Hit) -> list[_Sentence]:
+def _sentences(q: Question, rank: int, hit: Hit, rank_prior: float) -> list[_Sentence]:
     text = hit.chunk.text
     out = []
     for a, b in _units(text):
         terms = frozenset(analyze(text[a:b]))
         fits = bool(q.looks_like and q.looks_like.search(text[a:b]))
-        score = q.coverage(terms) + (0.25 if fits else 0.0) + 0.15 / (1 + rank)
+        score = q.coverage(terms) + (0.25 if fits else 0.0) + rank_prior / (1 + rank)
         if not _PROSE_END.search(text[a:b]):
             score *= 0.5  # headings, captions and link labels name topics, they rarely answer
         out.append(_Sentence(rank, (a, b), terms, fits, score))

@@ -113,6 +113,29 @@ class LexicalIndex:
         return {t: next(x for x in xs if x in known) for t, xs in wanted.items()
                 if any(x in known for x in xs)}
 
+    def explains(self, term: str) -> bool:
+        """Whether an unindexed term is a variant of indexed ones: a word it begins
+        ("zusammen" -> "zusammenarbeit"), an inflection of a known word ("gateways" -> "gateway"),
+        or a compound of two known parts ("schul" + "netz", with a linking s)."""
+        if len(term) < 4 or not term.isalpha():
+            return False
+        db = self._db
+        if db.execute("SELECT 1 FROM vocab WHERE term > ? AND term < ? LIMIT 1",
+                      (term, term + "\uffff")).fetchone():
+            return True
+        stems = [term[:i] for i in range(max(4, len(term) - 2), len(term))]
+        splits = []
+        for i in range(3, len(term) - 2):
+            left, right = term[:i], term[i:]
+            for link in ("", "s", "e", "en", "n", "es", "er"):  # German linking elements
+                if right.startswith(link) and len(right) - len(link) >= 3:
+                    splits.append((left, right[len(link):]))
+        wanted = set(stems) | {x for pair in splits for x in pair}
+        marks = ",".join("?" * len(wanted))
+        known = {r[0] for r in db.execute(f"SELECT term FROM vocab WHERE term IN ({marks})",
+                                          sorted(wanted))}
+        return any(s in known for s in stems) or any(a in known and b in known for a, b in splits)
+
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Top-k (chunk id, BM25 score) for the analyzed query and its compound heads, best first."""
         terms = set(analyze(query))

@@ -90,6 +90,7 @@ def build_pipeline(settings: Settings, embedder: Embedder | None = None) -> Pipe
     params = FusionParams(settings.candidates, settings.rrf_k, settings.dense_weight,
                           settings.lexical_weight)
     retriever = HybridRetriever(embedder, store, lexical, params)
-    answerer = ExtractiveAnswerer(lexical, settings.max_answer_sentences,
-                                  settings.min_dense, settings.min_coverage)
+    answerer = ExtractiveAnswerer(lexical, settings.max_answer_sentences, settings.min_dense,
+                                  settings.min_coverage, settings.rescue_dense, settings.min_unknown,
+                                  settings.rank_prior)
     return Pipeline(settings, embedder, store, lexical, retriever, answerer)

@@ -22,6 +22,8 @@ _TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
      re.compile(r"\b(1[89]|20)\d\d\b")),
     ("place", re.compile(r"^\W*(wo|woher|wohin|an welchem ort|in welcher stadt|where)\b", re.I),
      re.compile(r"\b(in|im|nach|aus)\s+(der\s+|dem\s+|des\s+|das\s+)?[A-ZÄÖÜ]\w+")),
+    ("reason", re.compile(r"^\W*(warum|weshalb|wieso|weswegen|aus welchem grund|why)\b", re.I),
+     re.compile(r"\b(weil|denn|Grund|deshalb|daher|damit|dass|da|um\s.+\szu)\b")),
     ("count", re.compile(r"\b(wie ?viele?|anzahl|how many)\b", re.I),
      re.compile(r"\b(\d+|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf)\b", re.I)),
     ("list", re.compile(r"^\W*(welche|nenne|liste|which)\b", re.I),
@@ -38,6 +40,8 @@ class TermStats(Protocol):
 
     def heads(self, terms: Iterable[str]) -> dict[str, str]: ...
 
+    def explains(self, term: str) -> bool: ...
+
 
 @dataclass(frozen=True)
 class Need:
@@ -46,7 +50,7 @@ class Need:
     term: str
     weight: float
     forms: tuple[tuple[str, float], ...]
-    known: bool  # occurs somewhere in the corpus
+    known: bool  # occurs somewhere in the corpus, or is a variant or compound of indexed words
     noun: bool
 
 
@@ -77,8 +81,12 @@ class Question:
             got += n.weight * credit
         return got / self.total
 
+    def unknown_share(self) -> float:
+        """Share of the question's weight carried by nouns the corpus never mentions."""
+        return sum(n.weight for n in self.needs if n.noun and not n.known) / self.total
+
     def unknown_nouns(self) -> list[str]:
-        """Nouns of the question that occur nowhere in the corpus."""
+        """Nouns of the question that the corpus never mentions, not even as a variant."""
         return [n.term for n in self.needs if n.noun and not n.known]
 
 
@@ -96,7 +104,8 @@ def analyze_question(text: str, stats: TermStats) -> Question:
     for t in terms:
         w = idf.get(t, 0.0) * (0.3 if _AUX_DATE.fullmatch(t) else 1.0) * (2.0 if t in nouns else 1.0)
         forms = ((t, 1.0),) + (((heads[t], 0.5),) if t in heads else ())
-        needs.append(Need(t, w, forms, t not in df_zero, t in nouns))
+        known = t not in df_zero or stats.explains(t)
+        needs.append(Need(t, w, forms, known, t in nouns))
     kind, looks_like = "", None
     for name, asks, pattern in _TYPES:
         if asks.search(text):

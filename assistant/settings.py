@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     max_answer_sentences: int = Field(3, description="Höchstzahl Sätze einer extraktiven Antwort.")
     min_dense: float = Field(0.82, description="Mindest-Kosinusähnlichkeit der besten Passage, "
                              "unter der nur starke Wortübereinstimmung eine Antwort trägt.")
+    rescue_dense: float = Field(1.0, description="Ähnlichkeit, ab der eine Frage mit einem im "
+                                "Korpus unbekannten Hauptwort trotzdem beantwortet wird (1.0 = nie).")
+    rank_prior: float = Field(0.5, description="Bonus eines Satzes für den Rang seiner Passage "
+                              "(geteilt durch 1 + Rang) bei der Satzauswahl.")
+    min_unknown: float = Field(0.25, description="Anteil des Fragegewichts auf im Korpus unbekannten "
+                               "Hauptwörtern, ab dem bei schwacher Abdeckung abgelehnt wird.")
     min_coverage: float = Field(0.5, description="Anteil der (IDF-gewichteten) Fragewörter, den "
                                 "die Antwortsätze abdecken müssen, wenn die Ähnlichkeit schwach ist.")
 

@@ -28,16 +28,23 @@ def _meta(c: Chunk) -> dict:
         meta["page_end"] = c.page_end or c.page
     if c.page_starts:
         meta["page_starts"] = ",".join(f"{o}:{p}" for o, p in c.page_starts)
+    if c.page_labels:
+        meta["page_labels"] = "\x1f".join(f"{p}:{lab}" for p, lab in c.page_labels)
+    if c.ocr:
+        meta["ocr"] = True
     return meta
 
 
 def _chunk(cid: str, text: str, m: dict) -> Chunk:
     starts = tuple(tuple(int(x) for x in s.split(":")) for s in m["page_starts"].split(",")) \
         if m.get("page_starts") else ()
+    labels = tuple((int(p), lab) for p, lab in (x.split(":", 1) for x in m["page_labels"].split("\x1f"))) \
+        if m.get("page_labels") else ()
     return Chunk(id=cid, doc_id=m["doc_id"], title=m["title"], source=m["source"], text=text,
                  start=int(m["start"]), end=int(m["end"]), page=m.get("page"),
                  page_end=m.get("page_end"), section=m.get("section", ""),
-                 page_starts=starts)  # type: ignore[arg-type]
+                 page_starts=starts, page_labels=labels,  # type: ignore[arg-type]
+                 ocr=bool(m.get("ocr", False)))
 
 
 class VectorStore:

@@ -234,7 +234,8 @@ def stem(word: str) -> str:
 
 
 def analyze(text: str, keep_stopwords: bool = False) -> list[str]:
-    """BM25 tokens: date tokens, number words as digits, stems without stopwords."""
+    """BM25 tokens: date tokens, number words as digits, stems without stopwords (input NFKC'd)."""
+    text = unicodedata.normalize("NFKC", text)
     tokens: list[str] = []
     last = 0
     for a, b, y, mo, d in find_dates(text):

@@ -18,6 +18,16 @@ class Block:
     page: int | None = None  # physical page (1-based) for PDFs, None for web pages
     section: str = ""
     is_heading: bool = False
+    page_starts: tuple[tuple[int, int], ...] = ()  # (offset in text, page) where a later page begins
+    ocr: bool = False  # text recognized from a scanned page
+
+    def page_at(self, offset: int) -> int | None:
+        """The page of the character at `offset` of this block's text."""
+        page = self.page
+        for start, p in self.page_starts:
+            if start <= offset:
+                page = p
+        return page
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,7 @@ class SourceDoc:
     text: str
     blocks: tuple[Block, ...]
     meta: dict[str, str] = field(default_factory=dict)
+    page_labels: dict[int, str] = field(default_factory=dict)  # physical page -> printed label
 
     @property
     def content_hash(self) -> str:
@@ -54,6 +65,8 @@ class Chunk:
     page_end: int | None = None
     section: str = ""
     page_starts: tuple[tuple[int, int], ...] = ()  # (offset in text, page) where a page begins
+    page_labels: tuple[tuple[int, str], ...] = ()  # (page, printed label) where they differ
+    ocr: bool = False
 
     def page_at(self, offset: int) -> int | None:
         """The page on which the character at `offset` of this chunk's text stands."""
@@ -77,7 +90,11 @@ class Hit:
 
 @dataclass(frozen=True)
 class Citation:
-    """Passage [n] of an answer: where it is and the verbatim quote used."""
+    """Passage [n] of an answer: where it is and the verbatim quote used.
+
+    `page` is the physical page (1-based, what a PDF viewer's #page=N opens); `page_label` is
+    the number printed on it, where the PDF defines one that differs (e.g. "iv", or 15 on page 21).
+    """
 
     n: int
     title: str
@@ -85,6 +102,8 @@ class Citation:
     page: int | None
     quote: str
     chunk_id: str = ""
+    page_label: str | None = None
+    ocr: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,6 +122,10 @@ class Answer:
         def cite(c: Citation) -> dict:
             d = asdict(c)
             d.pop("chunk_id")
+            if d["page_label"] is None:
+                d.pop("page_label")
+            if not d["ocr"]:
+                d.pop("ocr")
             return d
 
         out: dict = {

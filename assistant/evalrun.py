@@ -1,0 +1,162 @@
+"""`python -m assistant eval`: run question sets, write metrics.json, report.md and chart.png.
+
+Each shipped set (evals/sets.toml) is answered from an index of exactly its own corpus, kept
+under OUT/index/<set> so a second run only re-checks hashes. A --questions file without a set
+entry is answered from the configured index.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.evaluation import Verdict, evaluate, load_items, metrics
+from assistant.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SETS = ROOT / "evals" / "sets.toml"
+HIGHER_IS_BETTER = ("pass_rate", "hit@1", "hit@5", "mrr", "source_cited", "right_source_or_refusal",
+                    "key_terms", "token_f1", "citation_precision", "refusal_precision",
+                    "refusal_recall")
+
+
+@dataclass(frozen=True)
+class QuestionSet:
+    """A question file and the documents it is about (empty: the configured index)."""
+
+    name: str
+    questions: Path
+    corpus: tuple[Path, ...] = ()
+
+
+def shipped_sets(path: Path = SETS) -> list[QuestionSet]:
+    """The sets listed in evals/sets.toml, paths resolved."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return [QuestionSet(s["name"], (path.parent / s["questions"]).resolve(),
+                        tuple((path.parent / c).resolve() for c in s.get("corpus", ())))
+            for s in data["sets"]]
+
+
+def run_set(qs: QuestionSet, settings: Settings, out: Path) -> tuple[dict, list[Verdict]]:
+    """Build (or reuse) the set's index, ask every question, return metrics and verdicts."""
+    from assistant.pipeline import build_pipeline
+
+    if qs.corpus:
+        first_dir = next((c for c in qs.corpus if c.is_dir()), None)
+        settings = replace_settings(settings, index_dir=out / "index" / qs.name,
+                                    corpus_dir=first_dir or settings.corpus_dir)
+    pipeline = build_pipeline(settings)
+    if qs.corpus:
+        report = pipeline.ingest(list(qs.corpus), progress=False)
+        for e in report.errors:
+            print(f"[{qs.name}] {e}", file=sys.stderr)
+    verdicts = evaluate(pipeline.answerer.answer, pipeline.retrieve, load_items(qs.questions),
+                        settings.top_k)
+    return metrics(verdicts), verdicts
+
+
+def replace_settings(settings: Settings, **changes) -> Settings:
+    """A copy of the settings with some fields changed (validated again)."""
+    return Settings(**{**settings.model_dump(), **changes})
+
+
+def compare(now: dict, before: dict, tolerance: float = 0.02) -> list[str]:
+    """Regressions of `now` against `before`: quality down by more than `tolerance`, or p95 +20%."""
+    found = []
+    for name, m in now.items():
+        old = before.get(name, {})
+        for key in HIGHER_IS_BETTER:
+            if m.get(key) is not None and old.get(key) is not None and m[key] < old[key] - tolerance:
+                found.append(f"{name}: {key} {old[key]:.3f} -> {m[key]:.3f}")
+        p95, old_p95 = m.get("latency_p95_ms"), old.get("latency_p95_ms")
+        if p95 and old_p95 and p95 > 1.2 * old_p95 + 5:
+            found.append(f"{name}: latency_p95_ms {old_p95} -> {p95}")
+    return found
+
+
+def write_report(out: Path, results: dict[str, tuple[dict, list[Verdict]]],
+                 regressions: list[str]) -> None:
+    """metrics.json, report.md (every failure with its answer and citations) and chart.png."""
+    out.mkdir(parents=True, exist_ok=True)
+    all_metrics = {name: m for name, (m, _) in results.items()}
+    (out / "metrics.json").write_text(json.dumps(all_metrics, indent=2, ensure_ascii=False))
+    lines = ["# Evaluation", ""]
+    keys = ["items", "pass_rate", "hit@1", "hit@5", "mrr", "source_cited", "right_source_or_refusal",
+            "key_terms", "citation_precision", "refusal_precision", "refusal_recall",
+            "latency_p50_ms", "latency_p95_ms"]
+    lines += ["| metric | " + " | ".join(all_metrics) + " |",
+              "|---|" + "---|" * len(all_metrics)]
+    lines += [f"| {k} | " + " | ".join(_fmt(m.get(k)) for m in all_metrics.values()) + " |"
+              for k in keys]
+    if regressions:
+        lines += ["", "## Regressions", ""] + [f"- {r}" for r in regressions]
+    for name, (_, verdicts) in results.items():
+        failures = [v for v in verdicts if not v.ok]
+        lines += ["", f"## Failures: {name} ({len(failures)} of {len(verdicts)})", ""]
+        for v in failures:
+            lines += [f"### {v.item.id}: {v.item.question}", "",
+                      f"- problems: {'; '.join(v.problems)}",
+                      f"- answer: {v.answer.text}"]
+            lines += [f"- [{c.n}] {c.title}, S. {c.page}: „{c.quote[:300]}“" for c in v.answer.citations]
+            lines.append(f"- retrieved pages: {[h.chunk.page for h in v.hits]}")
+            if v.item.note:
+                lines.append(f"- note: {v.item.note}")
+            lines.append("")
+    (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    _chart(all_metrics, out / "chart.png")
+
+
+def _fmt(x) -> str:
+    return "–" if x is None else (f"{x:.3f}" if isinstance(x, float) and x <= 1 else str(x))
+
+
+def _chart(all_metrics: dict, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib fehlt: kein Diagramm (pip install matplotlib)", file=sys.stderr)
+        return
+    keys = ["pass_rate", "hit@1", "hit@5", "mrr", "right_source_or_refusal", "refusal_recall"]
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    width = 0.8 / max(1, len(all_metrics))
+    for i, (name, m) in enumerate(all_metrics.items()):
+        ax.bar([x + i * width for x in range(len(keys))], [m.get(k) or 0 for k in keys], width,
+               label=name)
+    ax.set_xticks([x + width * (len(all_metrics) - 1) / 2 for x in range(len(keys))], keys,
+                  rotation=20)
+    ax.set_ylim(0, 1)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main(questions: list[Path], out: Path, compare_to: Path | None, settings: Settings) -> int:
+    """Run the sets, print the summary, write the report; exit 1 on regressions."""
+    sets = [QuestionSet(q.stem, q.resolve()) for q in questions] if questions else shipped_sets()
+    results = {}
+    for qs in sets:
+        missing = [c for c in qs.corpus if not c.exists()]
+        if missing:
+            print(f"[{qs.name}] übersprungen: Korpus fehlt ({', '.join(map(str, missing))})",
+                  file=sys.stderr)
+            continue
+        results[qs.name] = run_set(qs, settings, out)
+        m = results[qs.name][0]
+        print(f"{qs.name}: {m['passed']}/{m['items']} bestanden, hit@5 {_fmt(m['hit@5'])}, "
+              f"richtige Quelle oder Ablehnung {_fmt(m['right_source_or_refusal'])}, "
+              f"p95 {m['latency_p95_ms']} ms")
+    before = json.loads(compare_to.read_text()) if compare_to else {}
+    regressions = compare({n: m for n, (m, _) in results.items()}, before) if compare_to else []
+    write_report(out, results, regressions)
+    for r in regressions:
+        print(f"REGRESSION {r}")
+    print(f"Bericht: {out / 'report.md'}")
+    return 1 if regressions else 0
+
+

@@ -1,0 +1,66 @@
+"""Evaluation: the per-item check, the metrics, regressions, and the eval command's outputs."""
+
+import json
+from pathlib import Path
+
+from assistant.evalrun import QuestionSet, compare, run_set, write_report
+from assistant.evaluation import Item, check, citation_precision, metrics, token_f1
+from assistant.types import Answer, Chunk, Citation, Hit
+from tests.conftest import CORPUS, make_settings
+
+
+def _hit(text: str, page: int | None = None) -> Hit:
+    return Hit(Chunk("c", "d", "T", "s", text, 0, len(text), page=page, page_end=page), 1.0)
+
+
+def test_check_requires_terms_quote_page_and_the_right_refusal():
+    item = Item("x", "Wer?", terms=(("Kahlen",), ("Lühr", "Luehr")), quote="Herr Kahlen teil", page=3)
+    good = Answer("Herr Kahlen und Herr Lühr [1].", (Citation(1, "T", "s", 3, "nahm Herr Kahlen teil"),),
+                  False)
+    assert check(item, good).ok
+    wrong_page = Answer(good.text, (Citation(1, "T", "s", 4, "nahm Herr Kahlen teil"),), False)
+    assert check(item, wrong_page).problems == ["Seite 3 nicht zitiert (zitiert: [4])"]
+    assert check(item, Answer("Herr Kahlen [1].", good.citations, False)).problems == ["fehlt: Lühr / Luehr"]
+    assert check(item, Answer("Nein.", (), True)).problems == ["unberechtigt abgelehnt"]
+    assert check(Item("r", "?", refuse=True), good).problems == ["hätte ablehnen müssen"]
+
+
+def test_metrics_rank_refusals_and_latency():
+    a = Item("a", "q", quote="Treffer")
+    r = Item("r", "q", refuse=True)
+    answered = Answer("Treffer hier [1].", (Citation(1, "T", "s", None, "Treffer hier."),), False)
+    v1 = check(a, answered, [_hit("Nichts"), _hit("Treffer hier.")], 0.010)
+    v2 = check(r, Answer("Dazu nichts.", (), True), [_hit("x")], 0.030)
+    m = metrics([v1, v2])
+    assert (m["hit@1"], m["hit@5"], m["mrr"]) == (0.0, 1.0, 0.5)
+    assert (m["refusal_precision"], m["refusal_recall"], m["pass_rate"]) == (1.0, 1.0, 1.0)
+    assert m["citation_precision"] == 1.0
+    assert m["latency_p50_ms"] == 20.0
+
+
+def test_token_f1_and_citation_precision():
+    assert token_f1("13. Juni 2016 in Berlin", "13.06.2016 in Berlin") == 1.0
+    assert token_f1("Bonn", "Berlin") == 0.0
+    bad = Answer("Das Treffen war in Bonn [1].", (Citation(1, "T", "s", None, "Es war in Berlin."),), False)
+    assert citation_precision(bad) == 0.0
+
+
+def test_compare_flags_a_drop_but_not_noise():
+    before = {"seed": {"hit@5": 0.95, "pass_rate": 0.90, "latency_p95_ms": 40.0}}
+    assert compare({"seed": {"hit@5": 0.94, "pass_rate": 0.90, "latency_p95_ms": 42.0}}, before) == []
+    assert compare({"seed": {"hit@5": 0.80, "pass_rate": 0.90, "latency_p95_ms": 42.0}}, before) == \
+        ["seed: hit@5 0.950 -> 0.800"]
+
+
+def test_eval_on_the_seed_set_writes_metrics_report_and_chart(tmp_path: Path):
+    qs = QuestionSet("seed", Path("evals/seed.jsonl").resolve(), (CORPUS,))
+    settings = make_settings(tmp_path, CORPUS)
+    m, verdicts = run_set(qs, settings, tmp_path / "out")
+    assert m["items"] == len(verdicts) >= 30
+    assert m["hit@5"] >= 0.9 and m["refusal_recall"] == 1.0
+    write_report(tmp_path / "out", {"seed": (m, verdicts)}, [])
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert saved["seed"]["items"] == m["items"]
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Failures: seed" in report
+    assert (tmp_path / "out" / "chart.png").stat().st_size > 1000
