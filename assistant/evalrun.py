@@ -53,8 +53,7 @@ def run_set(qs: QuestionSet, settings: Settings, out: Path) -> tuple[dict, list[
         report = pipeline.ingest(list(qs.corpus), progress=False)
         for e in report.errors:
             print(f"[{qs.name}] {e}", file=sys.stderr)
-    verdicts = evaluate(pipeline.answerer.answer, pipeline.retrieve, load_items(qs.questions),
-                        settings.top_k)
+    verdicts = evaluate(pipeline.ask_with_hits, load_items(qs.questions), settings.top_k)
     return metrics(verdicts), verdicts
 
 
@@ -75,6 +74,14 @@ def compare(now: dict, before: dict, tolerance: float = 0.02) -> list[str]:
         if p95 and old_p95 and p95 > 1.2 * old_p95 + 5:
             found.append(f"{name}: latency_p95_ms {old_p95} -> {p95}")
     return found
+
+
+def gate(now: dict, thresholds: dict) -> list[str]:
+    """Figures below their threshold ("set: metric 0.80 < 0.85"); empty when the gate passes."""
+    return [f"{name}: {key} {now[name].get(key)} < {floor}"
+            for name, floors in thresholds.items() if name in now
+            for key, floor in floors.items()
+            if now[name].get(key) is None or now[name][key] < floor]
 
 
 def write_report(out: Path, results: dict[str, tuple[dict, list[Verdict]]],

@@ -29,7 +29,13 @@ class Item:
     page: int | None = None
     refuse: bool = False
     reference: str = ""  # optional reference answer, for token F1
+    turns: tuple[str, ...] = ()  # earlier user questions of a multi-turn item, oldest first
     note: str = ""
+
+    @property
+    def history(self) -> list[dict]:
+        """The earlier turns as chat messages."""
+        return [{"role": "user", "content": t} for t in self.turns]
 
 
 @dataclass
@@ -54,6 +60,7 @@ def load_items(path: Path) -> list[Item]:
         if line.strip() and not line.lstrip().startswith("//"):
             d = json.loads(line)
             d["terms"] = tuple(tuple(g) for g in d.get("terms", ()))
+            d["turns"] = tuple(d.get("turns", ()))
             items.append(Item(**d))
     return items
 
@@ -126,13 +133,12 @@ def citation_precision(answer: Answer) -> float | None:
     return good / total if total else None
 
 
-def evaluate(ask, retrieve, items: Sequence[Item], k: int = 5) -> list[Verdict]:
-    """Ask every item (retrieve(q) -> hits, ask(q, hits) -> Answer) and check it."""
+def evaluate(ask_with_hits, items: Sequence[Item], k: int = 5) -> list[Verdict]:
+    """Ask every item (ask_with_hits(question, history) -> (Answer, hits)) and check it."""
     verdicts = []
     for it in items:
         t = time.perf_counter()
-        hits = retrieve(it.question)
-        answer = ask(it.question, hits)
+        answer, hits = ask_with_hits(it.question, it.history)
         verdicts.append(check(it, answer, hits[:k], time.perf_counter() - t))
     return verdicts
 

@@ -65,8 +65,8 @@ class ExtractiveAnswerer:
             return missing
         coverage = q.coverage(set().union(*(s.terms for s in chosen)))
         best_dense = max((h.dense for h in hits if h.dense is not None), default=0.0)
-        if q.kind in ("date", "count") and not any(s.fits_type for s in chosen):
-            return ""  # asked when or how many, and no chosen sentence has a date or number
+        if q.kind in ("date", "count", "price") and not any(s.fits_type for s in chosen):
+            return ""  # asked when, how many or how much, and no chosen sentence says it
         if q.unknown_share() >= self.min_unknown and coverage < self.min_coverage \
                 and best_dense < self.rescue_dense:
             return ""  # the question is about something the corpus never mentions

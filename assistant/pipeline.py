@@ -7,7 +7,7 @@ start-up, never per request.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -21,11 +21,13 @@ from assistant.embeddings import (
     packaged_minilm_path,
 )
 from assistant.extractive import ExtractiveAnswerer
+from assistant.followup import resolve
 from assistant.ingest import ingest
 from assistant.lexical import LexicalIndex
 from assistant.retrieval import FusionParams, HybridRetriever
 from assistant.settings import Settings
 from assistant.store import VectorStore, collection_name
+from assistant.text import ANALYZER_VERSION
 from assistant.types import Answer, Hit, IngestReport
 
 
@@ -60,12 +62,18 @@ class Pipeline:
         """The top passages for a question."""
         return self.retriever.retrieve(question.strip(), self.settings.top_k)
 
-    def ask(self, question: str) -> Answer:
-        """Retrieve and answer one question."""
+    def ask(self, question: str, history: Sequence[dict] = ()) -> Answer:
+        """Retrieve and answer one question; a follow-up is read together with the history."""
+        return self.ask_with_hits(question, history)[0]
+
+    def ask_with_hits(self, question: str, history: Sequence[dict] = ()) -> tuple[Answer, list[Hit]]:
+        """The answer and the passages it was drawn from (for evaluation and the sources panel)."""
         question = question.strip()
         if not question:
-            return Answer("Bitte stellen Sie eine Frage.", (), refused=True)
-        return self.answerer.answer(question, self.retrieve(question))
+            return Answer("Bitte stellen Sie eine Frage.", (), refused=True), []
+        question = resolve(question, history)
+        hits = self.retrieve(question)
+        return self.answerer.answer(question, hits), hits
 
     def ingest(self, paths: Iterable[Path] | None = None, progress: bool = True) -> IngestReport:
         """Index the given files/folders (default: the corpus folder); report missing reports."""
@@ -86,7 +94,7 @@ def build_pipeline(settings: Settings, embedder: Embedder | None = None) -> Pipe
     name = collection_name(embedder.name, CHUNKER_VERSION)
     index_dir = Path(settings.index_dir)
     store = VectorStore(index_dir / "chroma", name)
-    lexical = LexicalIndex(index_dir / f"{name}.bm25.sqlite")
+    lexical = LexicalIndex(index_dir / f"{name}.bm25-{ANALYZER_VERSION}.sqlite")
     params = FusionParams(settings.candidates, settings.rrf_k, settings.dense_weight,
                           settings.lexical_weight)
     retriever = HybridRetriever(embedder, store, lexical, params)

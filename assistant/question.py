@@ -22,8 +22,9 @@ _TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
      re.compile(r"\b(1[89]|20)\d\d\b")),
     ("place", re.compile(r"^\W*(wo|woher|wohin|an welchem ort|in welcher stadt|where)\b", re.I),
      re.compile(r"\b(in|im|nach|aus)\s+(der\s+|dem\s+|des\s+|das\s+)?[A-ZÄÖÜ]\w+")),
-    ("reason", re.compile(r"^\W*(warum|weshalb|wieso|weswegen|aus welchem grund|why)\b", re.I),
-     re.compile(r"\b(weil|denn|Grund|deshalb|daher|damit|dass|da|um\s.+\szu)\b")),
+    ("price", re.compile(r"\b(was kostet|was kosten|wie ?viel kostet|wie ?viel kosten|preis\w*|"
+                         r"gebühr\w*|how much)\b", re.I),
+     re.compile(r"(€|\b(Euro|EUR|kostenlos|kostenfrei|Kosten|kostet|Preis\w*|Gebühr\w*)\b)")),
     ("count", re.compile(r"\b(wie ?viele?|anzahl|how many)\b", re.I),
      re.compile(r"\b(\d+|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf)\b", re.I)),
     ("list", re.compile(r"^\W*(welche|nenne|liste|which)\b", re.I),
@@ -60,7 +61,7 @@ class Question:
 
     text: str
     needs: tuple[Need, ...]
-    kind: str  # person, date, place, count, list, or ""
+    kind: str  # person, date, place, price, count, list, or ""
     looks_like: re.Pattern | None
 
     @property

@@ -193,6 +193,8 @@ def spell_out_dates(text: str) -> str:
 
 # --- the analyzer for BM25 and term overlap ----------------------------------------------
 
+ANALYZER_VERSION = "a2"  # bump when analyze() changes: the BM25 side is then rebuilt
+
 STOPWORDS = frozenset(
     """
     aber alle allem allen aller alles als also am an ander andere anderem anderen anderer
@@ -208,7 +210,7 @@ STOPWORDS = frozenset(
     werde werden wie wieder will wir wird wirst wo wollen wollte würde würden zu zum zur zwar
     zwischen wann wieso weshalb warum wem wen wessen woher wohin womit worum the a an of to in
     on at is was were who what when where which how and or bitte gibt es nenne nennen sag sage
-    sagen welchen etwa eigentlich denn mal
+    sagen welchen etwa eigentlich denn mal seit bis ab
     """.split()
 )
 
