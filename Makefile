@@ -5,10 +5,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 QUESTION ?= Wer nahm am 13. Juni 2016 teil?
+HOST ?= 127.0.0.1
+PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-slow ingest eval lint clean ocr
+.PHONY: run serve test test-slow ingest eval lint clean ocr browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,14 +35,28 @@ ocr:
 	    || echo "Hinweis: tesseract-ocr-deu ließ sich nicht installieren; gescannte Seiten werden übersprungen."; \
 	  else echo "Hinweis: für Texterkennung bitte 'tesseract-ocr tesseract-ocr-deu' installieren."; fi; }
 
+# Chromium from Debian's packages for the browser tests (Playwright drives it; `playwright install`
+# cannot download here). Without it, the browser tests are skipped with the reason.
+browser:
+	@test -x /usr/bin/chromium || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "Hinweis: chromium ließ sich nicht installieren; die Browser-Tests werden übersprungen."; \
+	  else echo "Hinweis: für die Browser-Tests bitte 'chromium' installieren."; fi; }
+
+# Ends with the web app running (Ctrl+C stops it): the URL is printed.
 run: $(VENV)/.installed ocr
 	$(BIN)/python -m assistant ingest
 	$(BIN)/python -m assistant ask "$(QUESTION)"
+	$(BIN)/python -m assistant serve --host $(HOST) --port $(PORT)
+
+serve: $(VENV)/.installed
+	$(BIN)/python -m assistant serve --host $(HOST) --port $(PORT)
 
 ingest: $(VENV)/.installed
 	$(BIN)/python -m assistant ingest
 
-test: $(VENV)/.dev ocr
+test: $(VENV)/.dev ocr browser
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-slow: $(VENV)/.dev

@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", type=Path, default=Path("evals/out"), help="Ausgabeordner")
     ev.add_argument("--compare", type=Path, help="frühere metrics.json: Rückschritte markieren")
     ev.add_argument("--index", type=Path, help="Index-Ordner für --questions (Standard: index/)")
+    srv = sub.add_parser("serve", help="Web-App starten: Oberfläche, REST- und OpenAI-API.")
+    srv.add_argument("--host", default="127.0.0.1", help="Adresse (Standard: 127.0.0.1, nur dieser Rechner)")
+    srv.add_argument("--port", type=int, default=8000, help="Port (Standard: 8000)")
+    srv.add_argument("--index", type=Path, help="Index-Ordner (Standard: index/)")
     return p
 
 
@@ -52,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.pipeline import build_pipeline  # after settings: models load here, once
 
     pipeline = build_pipeline(settings)
+    if args.command == "serve":
+        from assistant.api import serve
+
+        return serve(pipeline, args.host, args.port)
     if args.command == "ingest":
         report = pipeline.ingest(args.paths or None, progress=not args.quiet)
         print(format_report(report), file=sys.stderr)

@@ -1,0 +1,269 @@
+"""The web edge: one FastAPI app with the REST API (/api), OpenAI-compatible endpoints (/v1), docs
+(/docs) and the Gradio UI (/), all over the one in-process Pipeline built at start-up.
+
+Routes parse, call `Service`, and map the result. `Service.stream` is the only answer path: the
+non-streaming responses are its joined tokens (design.md).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
+from pydantic import BaseModel
+
+from assistant.pipeline import Pipeline
+from assistant.service import (
+    MAX_UPLOAD,
+    MODEL_PREFIX,
+    RequestError,
+    Service,
+    joined,
+    tokens,
+)
+from assistant.types import Answer
+
+log = logging.getLogger(__name__)
+class AskRequest(BaseModel):
+    question: str
+    mode: str | None = None
+
+
+class ChatMessage(BaseModel):  # extra fields (name, tool_calls, …) are ignored
+    role: str
+    content: str | list[dict] | None = None
+
+
+class ChatRequest(BaseModel):
+    messages: list[ChatMessage]
+    mode: str | None = None
+
+
+class FeedbackRequest(BaseModel):
+    question: str
+    answer: dict
+    liked: bool
+    mode: str | None = None
+
+
+class CompletionRequest(BaseModel):  # temperature, max_tokens, …: ignored
+    model: str
+    messages: list[ChatMessage]
+    stream: bool = False
+
+
+def split_messages(messages: list[ChatMessage]) -> tuple[str, list[dict]]:
+    """The last user message, and the conversation before it (for follow-up questions)."""
+    plain = [{"role": m.role, "content": _text(m.content)} for m in messages]
+    for i in range(len(plain) - 1, -1, -1):
+        if plain[i]["role"] == "user" and plain[i]["content"].strip():
+            return plain[i]["content"], plain[:i]
+    raise RequestError(400, "Keine Frage gefunden: die letzte Nachricht mit role=user fehlt.")
+
+
+def _text(content) -> str:
+    return content if isinstance(content, str) else " ".join(p.get("text", "") for p in content or [])
+
+
+def _service(request: Request) -> Service:
+    return request.app.state.service
+
+
+Svc = Annotated[Service, Depends(_service)]
+api = APIRouter(prefix="/api", tags=["api"])
+v1 = APIRouter(prefix="/v1", tags=["openai"])
+
+
+def sse(data: dict, event: str | None = None) -> str:
+    """One server-sent event with a JSON payload."""
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+@api.get("/health")
+def health() -> dict:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@api.get("/ready")
+def ready(svc: Svc) -> JSONResponse:
+    """Readiness: 200 once the index holds passages, else 503."""
+    status = svc.status()
+    return JSONResponse(status, status_code=200 if status["ready"] else 503)
+
+
+@api.post("/ask")
+def ask(req: AskRequest, svc: Svc) -> dict:
+    """One question in, the answer with [n] markers and its citations out (the CLI's --json schema)."""
+    return svc.ask(req.question, req.mode).to_json()
+
+
+@api.post("/chat")
+def chat(req: ChatRequest, svc: Svc) -> StreamingResponse:
+    """Chat with history, streamed as SSE: `token` events ({"delta"}), then one `answer` event."""
+    question, history = split_messages(req.messages)
+    parts = svc.stream(question, svc.check_mode(req.mode), history)
+    events = (sse({"delta": p}, "token") if isinstance(p, str) else sse(p.to_json(), "answer")
+              for p in parts)
+    return StreamingResponse(events, media_type="text/event-stream")
+
+
+@api.get("/documents")
+def documents(svc: Svc) -> list[dict]:
+    """The indexed documents."""
+    return svc.documents()
+
+
+@api.post("/documents", max_body_size=MAX_UPLOAD + 2**20)
+def upload(file: UploadFile, svc: Svc) -> dict:
+    """Upload a PDF, TXT, MD or HTML file (checked by content, ≤50 MB) and index it."""
+    data = file.file.read(svc.max_upload + 1)
+    doc_id, report = svc.add_document(file.filename, data)
+    doc = next(d for d in svc.documents() if d["id"] == doc_id)
+    return {"document": doc, "added": report.added, "unchanged": report.unchanged,
+            "warnings": report.warnings}
+
+
+@api.delete("/documents/{doc_id}")
+def delete(doc_id: str, svc: Svc) -> dict:
+    """Remove a document from the index and the corpus folder."""
+    if not svc.delete_document(doc_id):
+        raise RequestError(404, f"Unbekanntes Dokument: {doc_id}")
+    return {"deleted": doc_id}
+
+
+@api.post("/documents/reindex")
+def reindex(svc: Svc) -> dict:
+    """Re-read the corpus folder: changed files are re-indexed, deleted ones leave the index."""
+    r = svc.reindex()
+    return {"documents": r.documents, "added": r.added, "unchanged": r.unchanged,
+            "removed": r.removed, "errors": r.errors, "missing": r.missing}
+
+
+@api.get("/documents/{doc_id}/file")
+def document_file(doc_id: str, svc: Svc) -> FileResponse:
+    """The document's file (PDFs open at #page=N); only files known to the index ledger."""
+    f = svc.document_file(doc_id)
+    if f is None:
+        raise RequestError(404, f"Unbekanntes Dokument: {doc_id}")
+    pdf = f.suffix.lower() == ".pdf"  # anything else as plain text: an uploaded page never runs
+    return FileResponse(f, media_type="application/pdf" if pdf else "text/plain; charset=utf-8",
+                        filename=f.name, content_disposition_type="inline",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
+@api.post("/feedback")
+def feedback(req: FeedbackRequest, svc: Svc) -> dict:
+    """Record 👍/👎 for an answer; the feedback file is a question set `assistant eval` reads."""
+    return svc.feedback(req.question, req.answer, req.liked, svc.check_mode(req.mode))
+
+
+@v1.get("/models")
+def models(svc: Svc) -> dict:
+    """OpenAI-compatible model list: one model per available answer mode."""
+    return {"object": "list", "data": [{"id": MODEL_PREFIX + m, "object": "model", "created": 0,
+                                        "owned_by": "assistant"} for m in svc.modes()]}
+
+
+@v1.post("/chat/completions", response_model=None)
+def completions(req: CompletionRequest, svc: Svc) -> dict | StreamingResponse:
+    """OpenAI-compatible chat; answers keep [n] markers, `citations` carries the CLI schema."""
+    mode = req.model.removeprefix(MODEL_PREFIX)
+    if mode not in svc.modes():
+        raise RequestError(404, f"Unbekanntes Modell „{req.model}“. Verfügbar: "
+                           + ", ".join(MODEL_PREFIX + m for m in svc.modes()))
+    question, history = split_messages(req.messages)
+    parts = svc.stream(question, mode, history)
+    head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": req.model}
+    if req.stream:
+        return StreamingResponse(_chunks(parts, head), media_type="text/event-stream")
+    answer = joined(parts)
+    extra = {k: v for k, v in answer.to_json().items() if k != "answer"}
+    n, m = len(tokens(question)), len(tokens(answer.text))  # words, not model tokens
+    return {**head, "object": "chat.completion", "choices": [{
+        "index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": n, "completion_tokens": m, "total_tokens": n + m}, **extra}
+
+
+def _chunks(parts: Iterator[str | Answer], head: dict) -> Iterator[str]:
+    chunk = {**head, "object": "chat.completion.chunk"}
+    for p in parts:
+        if isinstance(p, str):
+            delta = {"role": "assistant", "content": p}
+            yield sse({**chunk, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+        else:
+            extra = {k: v for k, v in p.to_json().items() if k != "answer"}
+            yield sse({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], **extra})
+    yield "data: [DONE]\n\n"
+
+
+def _docs_page(app: FastAPI) -> HTMLResponse:
+    """A self-contained API page (Swagger UI would load its scripts from a CDN)."""
+    rows = "".join(
+        f"<tr><td>{m.upper()}</td><td><code>{html.escape(path)}</code></td>"
+        f"<td>{html.escape(op.get('description') or op.get('summary', ''))}</td></tr>"
+        for path, ops in app.openapi()["paths"].items() for m, op in ops.items())
+    return HTMLResponse(
+        "<!doctype html><html lang='de'><meta charset='utf-8'><title>API – Offline-Assistent</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td{padding:.3em .8em;border-bottom:1px solid #ddd;"
+        "vertical-align:top}</style><h1>API des Offline-Assistenten</h1><p>Maschinenlesbar: "
+        f"<a href='/openapi.json'>/openapi.json</a> (OpenAPI).</p><table>{rows}</table></html>")
+
+
+def create_app(pipeline: Pipeline, feedback_path: Path | None = None, ui: bool = True) -> FastAPI:
+    """The one app: REST under /api, OpenAI-compatible /v1, docs at /docs, the Gradio UI at /."""
+    app = FastAPI(title="Offline-Assistent", docs_url=None, redoc_url=None,
+                  description="Fragen an die eigenen Dokumente, jede Antwort mit Beleg.")
+    path = feedback_path or Path(pipeline.settings.index_dir) / "feedback.jsonl"
+    app.state.service = service = Service(pipeline, path)
+
+    @app.exception_handler(RequestError)
+    def _refused(request: Request, e: RequestError) -> JSONResponse:
+        if request.url.path.startswith("/v1/"):  # the OpenAI error shape, for its clients
+            body: dict = {"error": {"message": str(e), "type": "invalid_request_error"}}
+        else:
+            body = {"detail": str(e)}
+        return JSONResponse(body, status_code=e.status)
+
+    app.include_router(api)
+    app.include_router(v1)
+    app.get("/docs", include_in_schema=False)(lambda: _docs_page(app))
+    if ui:
+        from ui.app import mount_ui  # imports gradio (with its analytics switched off)
+
+        mount_ui(app, service)
+    return app
+
+
+def serve(pipeline: Pipeline, host: str = "127.0.0.1", port: int = 8000) -> int:
+    """Run the app with uvicorn until interrupted; print its URL once the port is ours."""
+    import socket
+
+    import uvicorn
+
+    app = create_app(pipeline)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        print(f"Port {port} auf {host} ist nicht verfügbar ({e.strerror}); bitte einen anderen mit "
+              "--port wählen (make run PORT=…).", file=sys.stderr)
+        return 1
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"Achtung: ohne Anmeldung von anderen Rechnern erreichbar ({host}).", file=sys.stderr)
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "::1": "[::1]"}.get(host, host)
+    print(f"Offline-Assistent läuft: http://{shown}:{port}/  (API: http://{shown}:{port}/docs · "
+          "Beenden mit Strg+C)", flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    return 0

@@ -1,0 +1,206 @@
+"""What the web edges share, over the one Pipeline: the answer stream, documents (upload with
+content checks, delete, re-index, serving files known to the index), feedback, index status.
+
+`Service.stream` is the only answer path: non-streaming responses are its joined tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from assistant.corpus import SUFFIXES, doc_id_for
+from assistant.pipeline import Pipeline
+from assistant.types import Answer, IngestReport
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD = 50 * 1024 * 1024
+MODEL_PREFIX = "assistant-"
+EMPTY_INDEX = "Der Index ist leer. Bitte zuerst Dokumente hochladen oder den Korpus neu einlesen."
+MODE_LABELS = {"extractive": "Extraktiv: Sätze wörtlich aus den Quellen",
+               "llm": "Sprachmodell: frei formulierte Antwort mit Belegen"}
+
+
+class RequestError(Exception):
+    """A request the service refuses: HTTP status and a German message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def tokens(text: str) -> list[str]:
+    """Whitespace-delimited pieces of `text` that join back to exactly `text`."""
+    return re.findall(r"\S+\s*|\s+", text)
+
+
+def safe_filename(name: str | None) -> str:
+    """The last path part of an uploaded name, without control or separator characters, ≤120 chars."""
+    base = re.split(r"[/\\]", name or "")[-1]
+    base = re.sub(r"[\x00-\x1f\x7f]", "", base).strip().lstrip(".")
+    base = re.sub(r"[^\w.\- ()äöüÄÖÜß]", "_", base)
+    stem, suffix = os.path.splitext(base)
+    if not stem or suffix.lower() not in SUFFIXES or base.lower() == "readme.md":
+        raise RequestError(415, f"Dateityp nicht unterstützt: „{base}“. Erlaubt: PDF, TXT, MD, HTML.")
+    return stem[:120 - len(suffix)] + suffix.lower()
+
+
+def check_content(name: str, data: bytes) -> None:
+    """Refuse content that does not match its type: %PDF for .pdf, UTF-8 text or HTML otherwise."""
+    if name.endswith(".pdf"):
+        ok = data.startswith(b"%PDF-")
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1") if name.endswith((".html", ".htm")) else ""
+        markup = re.search(r"<(!doctype html|html|head|body|p|div|h[1-6])\b", text[:65536], re.I)
+        ok = bool(text.strip()) and "\x00" not in text and not data.startswith(b"%PDF") and (
+            bool(markup) if name.endswith((".html", ".htm")) else True)
+    if not ok:
+        raise RequestError(415, f"Der Inhalt von „{name}“ passt nicht zum Dateityp.")
+
+
+@dataclass
+class Service:
+    """The pipeline and what the web edges share: the write lock, the upload limit, feedback file."""
+
+    pipeline: Pipeline
+    feedback_path: Path
+    max_upload: int = MAX_UPLOAD
+    lock: threading.Lock = field(default_factory=threading.Lock)  # index writes, one at a time
+    feedback_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def modes(self) -> list[str]:
+        """Answer modes this pipeline can serve; only the configured one until an LLM is set up."""
+        return [self.pipeline.settings.answer_mode]
+
+    def check_mode(self, mode: str | None) -> str:
+        """The mode to use (default: the first); an unknown or unavailable one is a 404."""
+        if not mode:
+            return self.modes()[0]
+        if mode not in self.modes():
+            raise RequestError(404, f"Antwortmodus „{mode}“ ist nicht verfügbar. Verfügbar: "
+                               + ", ".join(self.modes()))
+        return mode
+
+    def stream(self, question: str, mode: str | None = None,
+               history: Sequence[dict] = ()) -> Iterator[str | Answer]:
+        """The one answer path: the answer text token by token, then the whole Answer."""
+        self.check_mode(mode)
+        empty = self.pipeline.store.count() == 0
+        answer = Answer(EMPTY_INDEX, (), refused=True) if empty else \
+            self.pipeline.ask(question, history)
+        yield from tokens(answer.text)
+        yield answer
+
+    def ask(self, question: str, mode: str | None = None, history: Sequence[dict] = ()) -> Answer:
+        """The joined stream: exactly the text and citations that streaming delivers."""
+        return joined(self.stream(question, mode, history))
+
+    def status(self) -> dict:
+        """Readiness and size of the index."""
+        n = self.pipeline.store.count()
+        return {"ready": n > 0, "documents": len(self.pipeline.lexical.docs()), "chunks": n}
+
+    def documents(self) -> list[dict]:
+        """Indexed documents: id, title, file name, passage count and the link to the file."""
+        return [{"id": d, "title": title, "file": Path(path).name, "chunks": n,
+                 "url": f"/api/documents/{d}/file"}
+                for d, (path, title, n) in sorted(self.pipeline.lexical.docs().items())]
+
+    def add_document(self, filename: str | None, data: bytes,
+                     progress: bool = False) -> tuple[str, IngestReport]:
+        """Check an upload, save it into the corpus folder and index it; return doc id and report."""
+        name = safe_filename(filename)
+        if len(data) > self.max_upload:
+            raise RequestError(413, f"Datei zu groß (höchstens {self.max_upload // 2**20} MB).")
+        check_content(name, data)
+        corpus = Path(self.pipeline.settings.corpus_dir)
+        corpus.mkdir(parents=True, exist_ok=True)
+        target, tmp = corpus / name, corpus / f".upload-{uuid.uuid4().hex}"
+        known = self.pipeline.lexical.docs().get(doc_id_for(target))
+        if known and Path(known[0]).resolve() != target.resolve():
+            raise RequestError(409, f"Ein Dokument „{Path(known[0]).name}“ gibt es schon; "
+                               "bitte zuerst löschen.")
+        with self.lock:
+            old = target.read_bytes() if target.is_file() else None
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+            report = self.pipeline.ingest([target], progress=progress)
+            if report.errors:  # unusable file: put back what was there before
+                if old is None:
+                    target.unlink()
+                else:
+                    target.write_bytes(old)
+                raise RequestError(422, "; ".join(e.replace(str(target), name) for e in report.errors))
+        log.info("Dokument eingelesen: %s (%d Bytes)", name, len(data))
+        return doc_id_for(target), report
+
+    def delete_document(self, doc_id: str) -> bool:
+        """Drop a document from both indexes and its file from the corpus folder; False if unknown."""
+        with self.lock:
+            entry = self.pipeline.lexical.docs().get(doc_id)
+            if entry is None:
+                return False
+            self.pipeline.store.delete(sorted(self.pipeline.lexical.ids_of(doc_id)))
+            self.pipeline.lexical.remove_doc(doc_id)
+            f = Path(entry[0]).resolve()
+            if f.is_file() and f.is_relative_to(Path(self.pipeline.settings.corpus_dir).resolve()):
+                f.unlink()
+        return True
+
+    def reindex(self, progress: bool = False) -> IngestReport:
+        """Bring the index up to date with the corpus folder."""
+        with self.lock:
+            return self.pipeline.ingest(progress=progress)
+
+    def document_file(self, doc_id: str) -> Path | None:
+        """The file of an indexed document, looked up in the ledger (never a path from a request)."""
+        entry = self.pipeline.lexical.docs().get(doc_id)
+        f = Path(entry[0]) if entry else None
+        return f if f is not None and f.is_file() else None
+
+    def feedback(self, question: str, answer: dict, liked: bool, mode: str = "") -> dict:
+        """Append a rating to the feedback file as an evaluation item (evals/README.md format)."""
+        item = feedback_item(question, answer, liked, mode or self.modes()[0])
+        self.feedback_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.feedback_lock, self.feedback_path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(item, ensure_ascii=False) + "\n")
+        return item
+
+
+def joined(parts: Iterable[str | Answer]) -> Answer:
+    """Collect a stream into its final Answer, with the text exactly as streamed."""
+    *text, answer = parts
+    assert isinstance(answer, Answer), "a stream ends with its Answer"
+    return replace(answer, text="".join(str(t) for t in text))
+
+
+def feedback_item(question: str, answer: dict, liked: bool, mode: str) -> dict:
+    """👍 keeps what was answered (refusal, first quote, page) as the expectation; 👎 on a refusal
+    expects an answer. The rating is in the id (fb-up-…/fb-down-…) and the note."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    item: dict = {"id": f"fb-{'up' if liked else 'down'}-{stamp}-{uuid.uuid4().hex[:6]}",
+                  "question": question,
+                  "note": f"Rückmeldung {'👍' if liked else '👎'} ({mode}): {answer.get('answer', '')[:500]}"}
+    cites = answer.get("citations") or []
+    if liked:
+        item["refuse"] = bool(answer.get("refused"))
+        if cites:
+            item["quote"] = cites[0]["quote"][:200]
+            item["reference"] = answer.get("answer", "")
+            if cites[0].get("page") is not None:
+                item["page"] = cites[0]["page"]
+    elif answer.get("refused"):
+        item["refuse"] = False
+    return item
