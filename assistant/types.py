@@ -114,6 +114,7 @@ class Answer:
     citations: tuple[Citation, ...]
     refused: bool
     closest: tuple[Citation, ...] = ()  # shown with a refusal: what came nearest
+    verification: dict | None = None  # LLM mode: what claim verification did
 
     def to_json(self) -> dict:
         """The CLI/API JSON contract."""
@@ -135,6 +136,8 @@ class Answer:
         }
         if self.closest:
             out["closest"] = [cite(c) for c in self.closest]
+        if self.verification is not None:
+            out["verification"] = self.verification
         return out
 
 

@@ -1,0 +1,135 @@
+"""Claim verification, a pure stage: every sentence of a generated answer must stand in the
+passages it cites.
+
+A sentence is supported when its facts (numbers, dates, and capitalized words after the first,
+except abstract nouns such as "-ung", "-heit") all occur in the cited passages, after the same
+analysis as retrieval, and at least half of its content words do. A wrong or missing [n] is
+corrected when another passage supports the sentence; an unsupported sentence is removed, never
+shown as fact. No model involved.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from assistant.text import analyze, find_dates, sentence_spans
+from assistant.types import Hit
+
+_MARKER = re.compile(r"\s?\[(\d+(?:\s*,\s*\d+)*)\]")
+_WORD = re.compile(r"\w+(?:[-.]\w+)*")
+# Capitalized German abstract nouns are no names: they are checked by the content overlap only.
+_COMMON_NOUN = re.compile(r"(ung|heit|keit|schaft|tion|ität|nis|tum|ismus|ment|anz|enz|ik|ur)(en|s)?$")
+
+
+@dataclass(frozen=True)
+class SentenceCheck:
+    """What verification decided about one sentence of the generated answer."""
+
+    sentence: str
+    cited: tuple[int, ...]  # passage numbers after correction
+    supported: bool
+    unsupported_facts: tuple[str, ...] = ()
+    corrected: bool = False
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome over the whole answer, reported in the JSON output."""
+
+    checks: tuple[SentenceCheck, ...]
+
+    @property
+    def removed(self) -> int:
+        return sum(not c.supported for c in self.checks)
+
+    def to_json(self) -> dict:
+        return {
+            "sentences": len(self.checks),
+            "kept": len(self.checks) - self.removed,
+            "removed": self.removed,
+            "markers_corrected": sum(c.corrected for c in self.checks),
+            "removed_sentences": [{"sentence": c.sentence, "facts": list(c.unsupported_facts)}
+                                  for c in self.checks if not c.supported],
+        }
+
+
+def facts(sentence: str) -> list[tuple[str, set[str]]]:
+    """The checkable facts of a sentence, each with the analyzed tokens that prove it."""
+    out = []
+    for a, b, *_ in find_dates(sentence):
+        out.append((sentence[a:b], set(analyze(sentence[a:b]))))
+    bare = sentence
+    for a, b, *_ in reversed(find_dates(sentence)):
+        bare = bare[:a] + " " + bare[b:]
+    words = _WORD.findall(bare)
+    for i, w in enumerate(words):
+        is_number = any(ch.isdigit() for ch in w)
+        is_name = (i > 0 and w[:1].isupper() and not w.isupper() and len(w) > 2
+                   and not _COMMON_NOUN.search(w))
+        if (is_number or is_name or (w.isupper() and len(w) > 1)) and analyze(w):
+            out.append((w, set(analyze(w))))
+    return out
+
+
+def _supports(sentence: str, passage_terms: set[str]) -> tuple[bool, tuple[str, ...]]:
+    missing = tuple(f for f, toks in facts(sentence) if not toks <= passage_terms)
+    content = set(analyze(sentence))
+    overlap = len(content & passage_terms) >= 0.5 * len(content) if content else False
+    return not missing and overlap, missing
+
+
+def verify(text: str, hits: Sequence[Hit]) -> tuple[str, Verification]:
+    """Keep the supported sentences of `text` (markers corrected), drop the rest; report each."""
+    terms = [set(analyze(h.chunk.text)) for h in hits]
+    kept, checks = [], []
+    for a, b in _sentences_with_markers(text):
+        raw = text[a:b]
+        cited = [int(n) for m in _MARKER.finditer(raw) for n in re.split(r"\s*,\s*", m.group(1))]
+        sentence = _MARKER.sub("", raw).strip()
+        if not sentence:
+            continue
+        valid = [n for n in dict.fromkeys(cited) if 1 <= n <= len(hits)]
+        pool = set().union(*(terms[n - 1] for n in valid)) if valid else set()
+        ok, missing = _supports(sentence, pool)
+        corrected = False
+        if not ok:  # a wrong or missing number: are other passages the source?
+            found = _sources(sentence, terms)
+            if found:
+                valid, ok, missing, corrected = found, True, (), True
+        corrected = corrected or valid != list(dict.fromkeys(cited))
+        checks.append(SentenceCheck(sentence, tuple(valid), ok, missing, corrected))
+        if ok:
+            kept.append(sentence + " " + "".join(f"[{n}]" for n in valid))
+    return " ".join(kept), Verification(tuple(checks))
+
+
+def _sources(sentence: str, terms: list[set[str]]) -> list[int]:
+    """One passage that supports the sentence, else the fewest (greedily) that do together."""
+    single = next((n for n, t in enumerate(terms, 1) if _supports(sentence, t)[0]), None)
+    if single is not None:
+        return [single]
+    needed = [toks for _, toks in facts(sentence)]
+    chosen: list[int] = []
+    while needed:
+        n, t = max(enumerate(terms, 1), key=lambda nt: sum(toks <= nt[1] for toks in needed))
+        covered = [toks for toks in needed if toks <= t]
+        if not covered:
+            return []
+        chosen.append(n)
+        needed = [toks for toks in needed if toks not in covered]
+    pool = set().union(*(terms[n - 1] for n in chosen)) if chosen else set()
+    return sorted(chosen) if chosen and _supports(sentence, pool)[0] else []
+
+
+def _sentences_with_markers(text: str) -> list[tuple[int, int]]:
+    """Sentence spans that include the [n] markers following each sentence."""
+    spans = sentence_spans(text)
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        if out and _MARKER.fullmatch(" " + text[a:b].strip()):
+            out[-1] = (out[-1][0], b)  # a lone "[1]" belongs to the sentence before it
+        else:
+            out.append((a, b))
+    return out

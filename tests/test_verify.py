@@ -1,0 +1,63 @@
+"""Claim verification on German text, no model: invented names, numbers and dates are removed,
+wrong [n] are corrected, supported sentences stay."""
+
+from assistant.types import Chunk, Hit
+from assistant.verify import facts, verify
+
+MEETING = ("Das Gespräch auf Führungsebene auf Einladung von Herrn Staatssekretär Klaus Vitt fand am "
+           "13. Juni 2016 in Berlin statt. Aus dem Rheinland nahm Herr Kahlen teil, aus der "
+           "Metropolregion Rhein-Neckar der Verbandsdirektor Herr Schlusche.")
+FINALE = ("Am 22. September 2016 lud das Bundesministerium des Innern gemeinsam mit der Hochschule "
+          "Harz zur Abschlussveranstaltung ein.")
+
+
+def _hits(*texts: str) -> list[Hit]:
+    return [Hit(Chunk(f"c{i}", "d", "T", "s", t, 0, len(t)), 1.0) for i, t in enumerate(texts)]
+
+
+def test_supported_sentences_stay_with_their_markers():
+    text, v = verify("Das Gespräch fand am 13.06.2016 in Berlin statt [1]. "
+                     "Eingeladen hatte Staatssekretär Klaus Vitt [1].", _hits(MEETING, FINALE))
+    assert text == ("Das Gespräch fand am 13.06.2016 in Berlin statt. [1] "
+                    "Eingeladen hatte Staatssekretär Klaus Vitt. [1]")
+    assert v.removed == 0
+
+
+def test_an_invented_name_number_or_date_removes_the_sentence():
+    answer = ("Herr Kahlen nahm teil [1]. Auch Bürgermeisterin Schulze aus Hamburg war dabei [1]. "
+              "Es kamen 45 Gäste [1]. Das Gespräch fand am 14. Juli 2017 statt [1].")
+    text, v = verify(answer, _hits(MEETING))
+    assert text == "Herr Kahlen nahm teil. [1]"
+    assert v.removed == 3
+    removed = {c.sentence: c.unsupported_facts for c in v.checks if not c.supported}
+    assert "Schulze" in removed["Auch Bürgermeisterin Schulze aus Hamburg war dabei."]
+    assert "45" in removed["Es kamen 45 Gäste."]
+    assert v.to_json()["removed"] == 3
+
+
+def test_a_wrong_or_missing_marker_is_corrected_to_the_supporting_passage():
+    text, v = verify("Die Abschlussveranstaltung war am 22. September 2016 [1]. "
+                     "Herr Schlusche war Verbandsdirektor.", _hits(MEETING, FINALE))
+    assert text == ("Die Abschlussveranstaltung war am 22. September 2016. [2] "
+                    "Herr Schlusche war Verbandsdirektor. [1]")
+    assert [c.corrected for c in v.checks] == [True, True]
+    assert v.to_json()["markers_corrected"] == 2
+
+
+def test_a_marker_beyond_the_passages_is_dropped_and_the_claim_checked():
+    text, v = verify("Die Hochschule Harz lud zur Abschlussveranstaltung ein [7].", _hits(MEETING, FINALE))
+    assert text == "Die Hochschule Harz lud zur Abschlussveranstaltung ein. [2]"
+    assert v.checks[0].corrected
+
+
+def test_facts_are_dates_numbers_and_capitalized_words_after_the_first():
+    found = [f for f, _ in facts("Am 13. Juni 2016 kamen 4 Gäste nach Berlin, darunter Herr Lühr.")]
+    assert found == ["13. Juni 2016", "4", "Gäste", "Berlin", "Herr", "Lühr"]
+
+
+def test_a_claim_joining_two_passages_cites_both():
+    heading = "Abschlussveranstaltung des BMI-Projektes Modellkommunen"
+    text, v = verify("Die Abschlussveranstaltung des BMI-Projektes fand am 22. September 2016 statt [1].",
+                     _hits(MEETING, heading, FINALE))
+    assert text == "Die Abschlussveranstaltung des BMI-Projektes fand am 22. September 2016 statt. [2][3]"
+    assert v.removed == 0
