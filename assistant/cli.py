@@ -28,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("question", help="die Frage, auf Deutsch")
     ask.add_argument("--index", type=Path, help="Index-Ordner (Standard: index/)")
     ask.add_argument("--json", action="store_true", help="eine JSON-Zeile auf stdout")
+    ask.add_argument("--mode", choices=["extractive", "llm"],
+                     help="Antwortmodus (Standard: Einstellung answer_mode); llm lädt das Sprachmodell")
+    ask.add_argument("--history", type=Path,
+                     help='JSON-Datei mit dem bisherigen Gespräch: [{"role": ..., "content": ...}]')
     ev = sub.add_parser("eval", help="Fragensätze auswerten (Standard: evals/sets.toml).")
     ev.add_argument("--questions", nargs="*", type=Path, default=[], help="JSONL-Fragensätze")
     ev.add_argument("--out", type=Path, default=Path("evals/out"), help="Ausgabeordner")
@@ -45,8 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    overrides = {"index_dir": args.index} if args.index else {}
+    overrides: dict = {"index_dir": args.index} if getattr(args, "index", None) else {}
+    if getattr(args, "mode", None) == "llm":
+        overrides["answer_mode"] = "llm"
     settings = Settings(**overrides)
+    if settings.answer_mode == "llm" and settings.llm == "off":
+        settings = Settings(**overrides, llm="llama-cpp")  # the packaged local model
 
     if args.command == "eval":
         from assistant.evalrun import main as run_eval
@@ -68,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         print("Der Index ist leer. Bitte zuerst `python -m assistant ingest` ausführen.",
               file=sys.stderr)
         return 2
-    answer = pipeline.ask(args.question)
+    history = json.loads(args.history.read_text(encoding="utf-8")) if args.history else []
+    answer = pipeline.ask(args.question, history, args.mode)
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
     else:

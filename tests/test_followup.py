@@ -37,3 +37,20 @@ def test_follow_up_retrieves_the_meeting_and_answers_vitt(real_pipeline):
     assert not a.refused
     assert "Staatssekretär Klaus Vitt" in a.text
     assert any("auf Einladung von Herrn Staatssekretär Klaus Vitt" in c.quote for c in a.citations)
+
+
+def test_cli_ask_reads_the_history_file(real_pipeline, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    history = tmp_path / "verlauf.json"
+    history.write_text(json.dumps(HISTORY, ensure_ascii=False), encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "assistant", "ask", "--json", "--index",
+         str(real_pipeline.settings.index_dir), "--history", str(history),
+         "Und auf wessen Einladung fand das Gespräch statt?"],
+        capture_output=True, text=True, check=True, cwd=ROOT, timeout=120)
+    assert "Staatssekretär Klaus Vitt" in json.loads(out.stdout)["answer"]
