@@ -9,6 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def page_at(first: int | None, starts: tuple[tuple[int, int], ...], offset: int) -> int | None:
+    """The page at `offset` of a text that begins on page `first` and changes page at `starts`."""
+    page = first
+    for start, p in starts:
+        if start <= offset:
+            page = p
+    return page
+
+
 @dataclass(frozen=True)
 class Block:
     """A paragraph-like unit of a document: its text, where it starts, and what frames it."""
@@ -23,11 +32,7 @@ class Block:
 
     def page_at(self, offset: int) -> int | None:
         """The page of the character at `offset` of this block's text."""
-        page = self.page
-        for start, p in self.page_starts:
-            if start <= offset:
-                page = p
-        return page
+        return page_at(self.page, self.page_starts, offset)
 
 
 @dataclass(frozen=True)
@@ -70,11 +75,7 @@ class Chunk:
 
     def page_at(self, offset: int) -> int | None:
         """The page on which the character at `offset` of this chunk's text stands."""
-        page = self.page
-        for start, p in self.page_starts:
-            if start <= offset:
-                page = p
-        return page
+        return page_at(self.page, self.page_starts, offset)
 
 
 @dataclass(frozen=True)

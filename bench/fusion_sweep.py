@@ -8,9 +8,7 @@ Usage: python bench/fusion_sweep.py [--shared ../shared] [--out bench/out]
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,17 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.pipeline import build_pipeline  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
-
-
-def load_xquad(path: Path) -> tuple[list[str], list[tuple[str, int]]]:
-    """Paragraph texts and (question, paragraph index) pairs."""
-    data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    paragraphs, questions = [], []
-    for article in data:
-        for para in article["paragraphs"]:
-            paragraphs.append(para["context"])
-            questions += [(qa["question"], len(paragraphs) - 1) for qa in para["qas"]]
-    return paragraphs, questions
+from bench.xquad_bench import load_xquad, write_paragraphs  # noqa: E402
 
 
 def main() -> int:
@@ -42,13 +30,9 @@ def main() -> int:
         print(f"XQuAD-de nicht gefunden: {xquad}", file=sys.stderr)
         return 2
     paragraphs, questions = load_xquad(xquad)
-    if args.limit:
-        questions = questions[: args.limit]
-    tmp = Path(tempfile.mkdtemp(prefix="xquad-"))
-    docs = tmp / "docs"
-    docs.mkdir()
-    for i, text in enumerate(paragraphs):
-        (docs / f"p{i:03d}.txt").write_text(text, encoding="utf-8")
+    questions = [(q, g) for q, g, _ in questions[: args.limit or None]]
+    docs = write_paragraphs(paragraphs)
+    tmp = docs.parent
     p = build_pipeline(Settings(corpus_dir=docs, index_dir=tmp / "index"))
     report = p.ingest([docs], progress=False)
     print(f"{len(paragraphs)} Absätze, {report.added} Abschnitte, {report.seconds:.0f} s", file=sys.stderr)

@@ -39,6 +39,15 @@ def load_xquad(path: Path) -> tuple[list[str], list[tuple[str, int, list[str]]]]
     return paragraphs, questions
 
 
+def write_paragraphs(paragraphs: list[str]) -> Path:
+    """One text file per paragraph in a fresh temporary folder (p000.txt, p001.txt, ...)."""
+    docs = Path(tempfile.mkdtemp(prefix="xquad-")) / "docs"
+    docs.mkdir()
+    for i, text in enumerate(paragraphs):
+        (docs / f"p{i:03d}.txt").write_text(text, encoding="utf-8")
+    return docs
+
+
 def scores(ranked_docs: list[list[int]], golds: list[int]) -> dict:
     """Recall@1/5/10, MRR@10 and nDCG@10 of ranked paragraph ids against the gold paragraph."""
     r1 = r5 = r10 = mrr = ndcg = 0.0
@@ -124,11 +133,8 @@ def main() -> int:
         return 2
     paragraphs, questions = load_xquad(xquad)
     questions = questions[: args.limit] if args.limit else questions
-    tmp = Path(tempfile.mkdtemp(prefix="xquad-"))
-    docs = tmp / "docs"
-    docs.mkdir()
-    for i, text in enumerate(paragraphs):
-        (docs / f"p{i:03d}.txt").write_text(text, encoding="utf-8")
+    docs = write_paragraphs(paragraphs)
+    tmp = docs.parent
     p = build_pipeline(Settings(corpus_dir=docs, index_dir=tmp / "index"))
     t = time.perf_counter()
     p.ingest([docs], progress=False)
