@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as LlamaCppGenerator does; before the import
 import llama_cpp  # noqa: E402
 
 from assistant.chunking import chunk  # noqa: E402
@@ -90,6 +91,7 @@ def main() -> int:
     args = ap.parse_args()
 
     model = resolve_model(args.model, args.cache)
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     gen = LlamaCppGenerator(model, n_threads=args.threads, n_ctx=args.n_ctx)
     load_s = time.perf_counter() - t0
@@ -106,7 +108,9 @@ def main() -> int:
     print(f"\nModell: {model.name} ({model.stat().st_size / 1e9:.2f} GB), {args.threads} Threads, "
           f"llama-cpp-python {llama_cpp.__version__}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} Kerne")
-    print(f"Laden: {load_s:.2f} s\n")
+    load_after = os.getloadavg()[0]
+    print(f"Laden: {load_s:.2f} s · Systemlast (1 min) vorher {load_before:.1f}, nachher "
+          f"{load_after:.1f} auf {os.cpu_count()} Kernen: über der Kernzahl sind die Zahlen gebremst\n")
     print("| Prompt | Prompt-Tokens gelesen | TTFT s | Prompt tok/s | erzeugte Tokens | Erzeugen tok/s |")
     print("|---|---|---|---|---|---|")
     summary = {}
@@ -123,6 +127,7 @@ def main() -> int:
     result = {"model": model.name, "model_bytes": model.stat().st_size, "threads": args.threads,
               "n_ctx": args.n_ctx, "max_tokens": args.max_tokens, "passages": 5,
               "llama_cpp_python": llama_cpp.__version__, "cpu_count": os.cpu_count(),
+              "loadavg_before": round(load_before, 2), "loadavg_after": round(load_after, 2),
               "load_s": round(load_s, 2), "summary": summary, "runs": rows,
               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     (args.out / "llm_speed.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
