@@ -18,6 +18,7 @@ from assistant.text import analyze, find_dates, sentence_spans
 from assistant.types import Hit
 
 _MARKER = re.compile(r"\s?\[(\d+(?:\s*,\s*\d+)*)\]")
+WINDOW = 3  # sentences of a passage within which the facts of one claim must stand together
 _WORD = re.compile(r"\w+(?:[-.]\w+)*")
 # Capitalized German abstract nouns are no names: they are checked by the content overlap only.
 _COMMON_NOUN = re.compile(r"(ung|heit|keit|schaft|tion|ität|nis|tum|ismus|ment|anz|enz|ik|ur)(en|s)?$")
@@ -73,16 +74,36 @@ def facts(sentence: str) -> list[tuple[str, set[str]]]:
     return out
 
 
-def _supports(sentence: str, passage_terms: set[str]) -> tuple[bool, tuple[str, ...]]:
-    missing = tuple(f for f, toks in facts(sentence) if not toks <= passage_terms)
+@dataclass(frozen=True)
+class _Passage:
+    """A passage's analyzed terms, whole and in windows of three consecutive sentences."""
+
+    terms: frozenset[str]
+    windows: tuple[frozenset[str], ...]
+
+
+def _passage(text: str) -> _Passage:
+    sentences = [frozenset(analyze(text[a:b])) for a, b in sentence_spans(text)] or [frozenset()]
+    windows = tuple(frozenset().union(*sentences[i:i + WINDOW]) for i in range(len(sentences)))
+    return _Passage(frozenset(analyze(text)), windows)
+
+
+def _supports(sentence: str, passages: Sequence[_Passage]) -> tuple[bool, tuple[str, ...]]:
+    """All facts stand together in one window of one passage (a date attached to another event
+    a paragraph away does not count), and half the content words occur in the passages."""
+    found = facts(sentence)
+    windows = [w for p in passages for w in p.windows]
+    best = max(windows, key=lambda w: sum(toks <= w for _, toks in found), default=frozenset())
+    missing = tuple(f for f, toks in found if not toks <= best)
+    pool = frozenset().union(*(p.terms for p in passages)) if passages else frozenset()
     content = set(analyze(sentence))
-    overlap = len(content & passage_terms) >= 0.5 * len(content) if content else False
+    overlap = len(content & pool) >= 0.5 * len(content) if content else False
     return not missing and overlap, missing
 
 
 def verify(text: str, hits: Sequence[Hit]) -> tuple[str, Verification]:
     """Keep the supported sentences of `text` (markers corrected), drop the rest; report each."""
-    terms = [set(analyze(h.chunk.text)) for h in hits]
+    passages = [_passage(h.chunk.text) for h in hits]
     kept, checks = [], []
     for a, b in _sentences_with_markers(text):
         raw = text[a:b]
@@ -91,11 +112,10 @@ def verify(text: str, hits: Sequence[Hit]) -> tuple[str, Verification]:
         if not sentence:
             continue
         valid = [n for n in dict.fromkeys(cited) if 1 <= n <= len(hits)]
-        pool = set().union(*(terms[n - 1] for n in valid)) if valid else set()
-        ok, missing = _supports(sentence, pool)
+        ok, missing = _supports(sentence, [passages[n - 1] for n in valid])
         corrected = False
         if not ok:  # a wrong or missing number: are other passages the source?
-            found = _sources(sentence, terms)
+            found = _sources(sentence, passages)
             if found:
                 valid, ok, missing, corrected = found, True, (), True
         corrected = corrected or valid != list(dict.fromkeys(cited))
@@ -105,22 +125,18 @@ def verify(text: str, hits: Sequence[Hit]) -> tuple[str, Verification]:
     return " ".join(kept), Verification(tuple(checks))
 
 
-def _sources(sentence: str, terms: list[set[str]]) -> list[int]:
-    """One passage that supports the sentence, else the fewest (greedily) that do together."""
-    single = next((n for n, t in enumerate(terms, 1) if _supports(sentence, t)[0]), None)
+def _sources(sentence: str, passages: list[_Passage]) -> list[int]:
+    """One passage that supports the sentence, else two (a heading and its body, say)."""
+    single = next((n for n, p in enumerate(passages, 1) if _supports(sentence, [p])[0]), None)
     if single is not None:
         return [single]
-    needed = [toks for _, toks in facts(sentence)]
-    chosen: list[int] = []
-    while needed:
-        n, t = max(enumerate(terms, 1), key=lambda nt: sum(toks <= nt[1] for toks in needed))
-        covered = [toks for toks in needed if toks <= t]
-        if not covered:
-            return []
-        chosen.append(n)
-        needed = [toks for toks in needed if toks not in covered]
-    pool = set().union(*(terms[n - 1] for n in chosen)) if chosen else set()
-    return sorted(chosen) if chosen and _supports(sentence, pool)[0] else []
+    for i in range(len(passages)):
+        for j in range(i + 1, len(passages)):
+            merged = _Passage(passages[i].terms | passages[j].terms,
+                              tuple(w | v for w in passages[i].windows for v in passages[j].windows))
+            if _supports(sentence, [merged])[0]:
+                return [i + 1, j + 1]
+    return []
 
 
 def _sentences_with_markers(text: str) -> list[tuple[int, int]]:

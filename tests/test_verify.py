@@ -61,3 +61,14 @@ def test_a_claim_joining_two_passages_cites_both():
                      _hits(MEETING, heading, FINALE))
     assert text == "Die Abschlussveranstaltung des BMI-Projektes fand am 22. September 2016 statt. [2][3]"
     assert v.removed == 0
+
+
+def test_a_true_date_attached_to_the_wrong_event_is_removed():
+    passage = ("Das erste Gespräch auf Arbeitsebene fand am 2. Mai 2016 in Berlin statt. "
+               "Das Gespräch auf Führungsebene fand am 13. Juni 2016 statt. Im Februar 2016 ging "
+               "ein Brief an Herrn Vitt. Die Modellkommunen trafen sich mehrmals. Am 22. September "
+               "2016 lud das Bundesministerium des Innern zur Abschlussveranstaltung ein.")
+    text, v = verify("Am 2.5.2016 lud das Bundesministerium des Innern zur Abschlussveranstaltung "
+                     "ein [1].", _hits(passage))
+    assert text == "" and v.removed == 1
+    assert "2.5.2016" in v.checks[0].unsupported_facts
