@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.pipeline import build_pipeline  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
-from bench.xquad_bench import load_xquad, write_paragraphs  # noqa: E402
+from bench.retrieval_bench import load_xquad, write_paragraphs  # noqa: E402
 
 
 def main() -> int:

