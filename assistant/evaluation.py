@@ -69,13 +69,6 @@ def _norm(s: str) -> str:
     return re.sub(r"\s+", " ", normalize(s)).strip().lower()
 
 
-def source_matches(item: Item, text: str, page: int | None, page_end: int | None = None) -> bool:
-    """Whether a passage (or quote) on pages page..page_end is the item's expected source."""
-    if item.page is not None and (page is None or not page <= item.page <= (page_end or page)):
-        return False
-    return not item.quote or _norm(item.quote) in _norm(text)
-
-
 def _chunk_matches(item: Item, c: Chunk) -> bool:
     """The expected page (if the item names one), else the expected quote, is in the chunk."""
     if item.page is not None:

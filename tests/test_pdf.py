@@ -154,14 +154,19 @@ def test_scanned_page_is_read_by_ocr_and_marked(tmp_path: Path):
     assert not any(b.ocr for b in pdf.blocks if b.page == 1)
 
 
-def test_scanned_page_without_ocr_is_skipped_with_a_warning(tmp_path: Path):
+def test_scanned_page_without_ocr_is_skipped_with_a_warning(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(ocr, "available", lambda: False)  # as on a machine without Tesseract
+    pdf = read_pdf(_scanned_page_pdf(tmp_path / "scan.pdf"))
+    assert {b.page for b in pdf.blocks} == {1}  # the text page is kept
+    assert pdf.ocr_pages == 0
+    (warning,) = pdf.warnings
+    assert "scan.pdf, S. 2" in warning and "tesseract-ocr-deu" in warning
+
+
+def test_ocr_switched_off_skips_scans_silently(tmp_path: Path):
     pdf = read_pdf(_scanned_page_pdf(tmp_path / "scan.pdf"), use_ocr=False)
-    assert [b.page for b in pdf.blocks] == [1] * len(pdf.blocks)
-    assert pdf.warnings == []  # OCR switched off on purpose: nothing to warn about
-    pdf = read_pdf(_scanned_page_pdf(tmp_path / "scan2.pdf"), use_ocr=True) if not ocr.available() \
-        else None
-    if pdf is not None:
-        assert any("S. 2" in w and "OCR" in w for w in pdf.warnings)
+    assert {b.page for b in pdf.blocks} == {1}
+    assert pdf.warnings == []
 
 
 def test_encrypted_pdf_is_refused_with_a_message(tmp_path: Path):
