@@ -22,8 +22,8 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Streamin
 from pydantic import BaseModel
 
 from assistant.pipeline import Pipeline
+from assistant.security import bind_problem, install
 from assistant.service import (
-    MAX_UPLOAD,
     MODEL_PREFIX,
     RequestError,
     Service,
@@ -33,14 +33,21 @@ from assistant.service import (
 from assistant.types import Answer
 
 log = logging.getLogger(__name__)
+
+
 class AskRequest(BaseModel):
     question: str
     mode: str | None = None
 
 
+class ContentPart(BaseModel):  # OpenAI's [{"type": "text", "text": …}]; images are ignored
+    type: str = "text"
+    text: str = ""
+
+
 class ChatMessage(BaseModel):  # extra fields (name, tool_calls, …) are ignored
     role: str
-    content: str | list[dict] | None = None
+    content: str | list[ContentPart] | None = None
 
 
 class ChatRequest(BaseModel):
@@ -48,9 +55,20 @@ class ChatRequest(BaseModel):
     mode: str | None = None
 
 
+class FeedbackCitation(BaseModel, extra="allow"):
+    quote: str = ""
+    page: int | None = None
+
+
+class RatedAnswer(BaseModel, extra="allow"):  # the answer as /api/ask returned it
+    answer: str = ""
+    refused: bool = False
+    citations: list[FeedbackCitation] = []
+
+
 class FeedbackRequest(BaseModel):
     question: str
-    answer: dict
+    answer: RatedAnswer
     liked: bool
     mode: str | None = None
 
@@ -71,7 +89,7 @@ def split_messages(messages: list[ChatMessage]) -> tuple[str, list[dict]]:
 
 
 def _text(content) -> str:
-    return content if isinstance(content, str) else " ".join(p.get("text", "") for p in content or [])
+    return content if isinstance(content, str) else " ".join(p.text for p in content or [] if p.text)
 
 
 def _service(request: Request) -> Service:
@@ -124,9 +142,9 @@ def documents(svc: Svc) -> list[dict]:
     return svc.documents()
 
 
-@api.post("/documents", max_body_size=MAX_UPLOAD + 2**20)
+@api.post("/documents")
 def upload(file: UploadFile, svc: Svc) -> dict:
-    """Upload a PDF, TXT, MD or HTML file (checked by content, ≤50 MB) and index it."""
+    """Upload a PDF, TXT, MD or HTML file (checked by content, ≤ max_upload_mb) and index it."""
     data = file.file.read(svc.max_upload + 1)
     doc_id, report = svc.add_document(file.filename, data)
     doc = next(d for d in svc.documents() if d["id"] == doc_id)
@@ -165,7 +183,8 @@ def document_file(doc_id: str, svc: Svc) -> FileResponse:
 @api.post("/feedback")
 def feedback(req: FeedbackRequest, svc: Svc) -> dict:
     """Record 👍/👎 for an answer; the feedback file is a question set `assistant eval` reads."""
-    return svc.feedback(req.question, req.answer, req.liked, svc.check_mode(req.mode))
+    answer = req.answer.model_dump(exclude_none=True)
+    return svc.feedback(req.question, answer, req.liked, svc.check_mode(req.mode))
 
 
 @v1.get("/models")
@@ -226,17 +245,9 @@ def create_app(pipeline: Pipeline, feedback_path: Path | None = None, ui: bool =
                   description="Fragen an die eigenen Dokumente, jede Antwort mit Beleg.")
     path = feedback_path or Path(pipeline.settings.index_dir) / "feedback.jsonl"
     app.state.service = service = Service(pipeline, path)
-
-    @app.exception_handler(RequestError)
-    def _refused(request: Request, e: RequestError) -> JSONResponse:
-        if request.url.path.startswith("/v1/"):  # the OpenAI error shape, for its clients
-            body: dict = {"error": {"message": str(e), "type": "invalid_request_error"}}
-        else:
-            body = {"detail": str(e)}
-        return JSONResponse(body, status_code=e.status)
-
     app.include_router(api)
     app.include_router(v1)
+    install(app, pipeline.settings)  # German errors, body limits, API key, CORS
     app.get("/docs", include_in_schema=False)(lambda: _docs_page(app))
     if ui:
         from ui.app import mount_ui  # imports gradio (with its analytics switched off)
@@ -245,12 +256,17 @@ def create_app(pipeline: Pipeline, feedback_path: Path | None = None, ui: bool =
     return app
 
 
-def serve(pipeline: Pipeline, host: str = "127.0.0.1", port: int = 8000) -> int:
-    """Run the app with uvicorn until interrupted; print its URL once the port is ours."""
+def serve(pipeline: Pipeline) -> int:
+    """Run the app with uvicorn on the configured host and port until interrupted; print its URL
+    once the port is ours. Refuses (exit code 2) to listen beyond loopback without an API key."""
     import socket
 
     import uvicorn
 
+    host, port = pipeline.settings.host, pipeline.settings.port
+    if problem := bind_problem(host, pipeline.settings.api_key):
+        print(problem, file=sys.stderr)
+        return 2
     app = create_app(pipeline)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -260,8 +276,9 @@ def serve(pipeline: Pipeline, host: str = "127.0.0.1", port: int = 8000) -> int:
         print(f"Port {port} auf {host} ist nicht verfügbar ({e.strerror}); bitte einen anderen mit "
               "--port wählen (make run PORT=…).", file=sys.stderr)
         return 1
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"Achtung: ohne Anmeldung von anderen Rechnern erreichbar ({host}).", file=sys.stderr)
+    if pipeline.settings.api_key:
+        print("Anmeldung mit API-Schlüssel: API als „Authorization: Bearer …“, im Browser als "
+              "Passwort (Benutzername beliebig).", file=sys.stderr)
     shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "::1": "[::1]"}.get(host, host)
     print(f"Offline-Assistent läuft: http://{shown}:{port}/  (API: http://{shown}:{port}/docs · "
           "Beenden mit Strg+C)", flush=True)

@@ -38,8 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--compare", type=Path, help="frühere metrics.json: Rückschritte markieren")
     ev.add_argument("--index", type=Path, help="Index-Ordner für --questions (Standard: index/)")
     srv = sub.add_parser("serve", help="Web-App starten: Oberfläche, REST- und OpenAI-API.")
-    srv.add_argument("--host", default="127.0.0.1", help="Adresse (Standard: 127.0.0.1, nur dieser Rechner)")
-    srv.add_argument("--port", type=int, default=8000, help="Port (Standard: 8000)")
+    srv.add_argument("--host", help="Adresse (Standard: Einstellung host = 127.0.0.1, nur dieser "
+                     "Rechner; jede andere nur mit ASSISTANT_API_KEY)")
+    srv.add_argument("--port", type=int, help="Port (Standard: Einstellung port = 8000)")
     srv.add_argument("--index", type=Path, help="Index-Ordner (Standard: index/)")
     return p
 
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides: dict = {"index_dir": args.index} if getattr(args, "index", None) else {}
     if getattr(args, "mode", None) == "llm":
         overrides["answer_mode"] = "llm"
+    overrides |= {k: v for k in ("host", "port") if (v := getattr(args, k, None)) is not None}
     settings = Settings(**overrides)
     if settings.answer_mode == "llm" and settings.llm == "off":
         settings = Settings(**overrides, llm="llama-cpp")  # the packaged local model
@@ -61,13 +63,20 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_eval(args.questions, args.out, args.compare, settings)
 
+    if args.command == "serve":
+        from assistant.security import bind_problem
+
+        if problem := bind_problem(settings.host, settings.api_key):  # before any model loads
+            print(problem, file=sys.stderr)
+            return 2
+
     from assistant.pipeline import build_pipeline  # after settings: models load here, once
 
     pipeline = build_pipeline(settings)
     if args.command == "serve":
         from assistant.api import serve
 
-        return serve(pipeline, args.host, args.port)
+        return serve(pipeline)
     if args.command == "ingest":
         report = pipeline.ingest(args.paths or None, progress=not args.quiet)
         print(format_report(report), file=sys.stderr)

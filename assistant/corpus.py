@@ -7,13 +7,14 @@ stops the others. PDF reading lives in assistant.pdf.
 from __future__ import annotations
 
 import html.parser
+import os
 import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from assistant.text import is_bullet, normalize
+from assistant.text import decode_text, is_bullet, looks_binary, normalize
 from assistant.types import Block, SourceDoc
 
 SUFFIXES = (".pdf", ".md", ".txt", ".html", ".htm")
@@ -108,18 +109,23 @@ def load_document(f: Path, entry: ManifestEntry | None = None) -> Loaded:
     from assistant.pdf import PdfError, read_pdf  # local: only PDFs need pypdfium2
 
     suffix = f.suffix.lower()
-    pages, warnings, labels = 0, (), {}
+    pages, warnings, labels = 0, [], {}
+    try:
+        str(f).encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are no UTF-8 in the name: nothing could store it
+        shown = os.fsencode(f).decode("utf-8", errors="replace")
+        raise DocumentError(f"{shown}: Dateiname ist kein gültiges UTF-8, bitte umbenennen.") from None
     try:
         if suffix == ".pdf":
             pdf = read_pdf(f)
             blocks, default_title = pdf.blocks, pdf.title
-            pages, warnings, labels = pdf.pages, tuple(pdf.warnings), pdf.labels
+            pages, warnings, labels = pdf.pages, list(pdf.warnings), pdf.labels
         elif suffix in (".html", ".htm"):
-            default_title, blocks = html_blocks(_read_text(f))
+            default_title, blocks = html_blocks(_read_text(f, warnings))
         elif suffix == ".md":
-            default_title, blocks = "", markdown_blocks(_read_text(f))
+            default_title, blocks = "", markdown_blocks(_read_text(f, warnings))
         elif suffix == ".txt":
-            default_title, blocks = "", text_blocks(_read_text(f))
+            default_title, blocks = "", text_blocks(_read_text(f, warnings))
         else:
             raise DocumentError(f"{f}: Dateityp {suffix or '(ohne Endung)'} wird nicht unterstützt.")
     except (PdfError, OSError, UnicodeError, ValueError) as e:
@@ -132,15 +138,16 @@ def load_document(f: Path, entry: ManifestEntry | None = None) -> Loaded:
     if entry and entry.publisher:
         meta["publisher"] = entry.publisher
     doc = _assemble(doc_id_for(f), title, source, blocks, meta)
-    return Loaded(replace(doc, page_labels=labels), pages, warnings)
+    return Loaded(replace(doc, page_labels=labels), pages, tuple(warnings))
 
 
-def _read_text(f: Path) -> str:
-    data = f.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")  # old Windows files: keep the umlauts
+def _read_text(f: Path, warnings: list[str]) -> str:
+    text, encoding = decode_text(f.read_bytes())
+    if looks_binary(text):
+        raise ValueError("keine Textdatei (Binärdaten), übersprungen.")
+    if encoding == "Windows-1252":
+        warnings.append(f"{f}: nicht UTF-8, als Windows-1252 gelesen; bitte Umlaute prüfen.")
+    return text
 
 
 def _first_heading(blocks: list[Block]) -> str:

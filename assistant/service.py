@@ -8,22 +8,23 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from assistant.corpus import SUFFIXES, doc_id_for
+from assistant.corpus import SUFFIXES, decode_text, doc_id_for, looks_binary
 from assistant.pipeline import Pipeline
 from assistant.types import Answer, IngestReport
 
 log = logging.getLogger(__name__)
 
-MAX_UPLOAD = 50 * 1024 * 1024
 MODEL_PREFIX = "assistant-"
 EMPTY_INDEX = "Der Index ist leer. Bitte zuerst Dokumente hochladen oder den Korpus neu einlesen."
 MODE_LABELS = {"extractive": "Extraktiv: Sätze wörtlich aus den Quellen",
@@ -31,11 +32,11 @@ MODE_LABELS = {"extractive": "Extraktiv: Sätze wörtlich aus den Quellen",
 
 
 class RequestError(Exception):
-    """A request the service refuses: HTTP status and a German message."""
+    """A request the service refuses: HTTP status, a German message, extra headers (Retry-After)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status = status
+        self.status, self.headers = status, headers
 
 
 def tokens(text: str) -> list[str]:
@@ -43,42 +44,82 @@ def tokens(text: str) -> list[str]:
     return re.findall(r"\S+\s*|\s+", text)
 
 
-def safe_filename(name: str | None) -> str:
+def safe_filename(name: str | None, allowed: Sequence[str] = SUFFIXES) -> str:
     """The last path part of an uploaded name, without control or separator characters, ≤120 chars."""
     base = re.split(r"[/\\]", name or "")[-1]
-    base = re.sub(r"[\x00-\x1f\x7f]", "", base).strip().lstrip(".")
+    base = re.sub(r"[\x00-\x1f\x7f\ud800-\udfff]", "", base).strip().lstrip(".")
     base = re.sub(r"[^\w.\- ()äöüÄÖÜß]", "_", base)
     stem, suffix = os.path.splitext(base)
-    if not stem or suffix.lower() not in SUFFIXES or base.lower() == "readme.md":
-        raise RequestError(415, f"Dateityp nicht unterstützt: „{base}“. Erlaubt: PDF, TXT, MD, HTML.")
+    allowed = [s.lower() for s in allowed if s.lower() in SUFFIXES]
+    if not stem or suffix.lower() not in allowed or base.lower() == "readme.md":
+        kinds = ", ".join(dict.fromkeys(s.lstrip(".").upper() for s in allowed))
+        raise RequestError(415, f"Dateityp nicht unterstützt: „{base[:120]}“. Erlaubt: {kinds}.")
     return stem[:120 - len(suffix)] + suffix.lower()
 
 
 def check_content(name: str, data: bytes) -> None:
-    """Refuse content that does not match its type: %PDF for .pdf, UTF-8 text or HTML otherwise."""
+    """Refuse content that does not match its type: %PDF for .pdf, text (read as ingestion reads
+    it: UTF-8, UTF-16 with BOM, else Windows-1252) without binary bytes, HTML with markup."""
     if name.endswith(".pdf"):
         ok = data.startswith(b"%PDF-")
     else:
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = data.decode("latin-1") if name.endswith((".html", ".htm")) else ""
+        text = decode_text(data)[0]
         markup = re.search(r"<(!doctype html|html|head|body|p|div|h[1-6])\b", text[:65536], re.I)
-        ok = bool(text.strip()) and "\x00" not in text and not data.startswith(b"%PDF") and (
+        ok = bool(text.strip()) and not looks_binary(text) and not data.startswith(b"%PDF") and (
             bool(markup) if name.endswith((".html", ".htm")) else True)
     if not ok:
         raise RequestError(415, f"Der Inhalt von „{name}“ passt nicht zum Dateityp.")
 
 
 @dataclass
+class LlmGate:
+    """One generation at a time (llama.cpp holds one KV cache), at most `waiting` more in line;
+    any further request is refused with 429 at once, so waiting threads are bounded by construction."""
+
+    waiting: int = 4
+    seconds: float = 30.0  # expected time per generation, updated as answers finish
+    inside: int = 0  # running + waiting
+    peak: int = 0
+    _count: threading.Lock = field(default_factory=threading.Lock)
+    _run: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold the model for one answer, after those ahead; 429 with Retry-After if the line is full."""
+        with self._count:
+            if self.inside > self.waiting:
+                wait = max(1, math.ceil(self.seconds * self.inside))
+                raise RequestError(429, f"Das Sprachmodell ist ausgelastet ({self.waiting} Anfragen "
+                                   f"warten). Bitte in {wait} s erneut versuchen oder den Modus "
+                                   "„extractive“ wählen.", {"Retry-After": str(wait)})
+            self.inside += 1
+            self.peak = max(self.peak, self.inside)
+        try:
+            with self._run:
+                t = time.perf_counter()
+                yield
+                self.seconds = 0.7 * self.seconds + 0.3 * (time.perf_counter() - t)
+        finally:
+            with self._count:
+                self.inside -= 1
+
+
+@dataclass
 class Service:
-    """The pipeline and what the web edges share: the write lock, the upload limit, feedback file."""
+    """The pipeline and what the web edges share: the write lock, the upload limit, the LLM line,
+    the feedback file. Limits default to the pipeline's settings."""
 
     pipeline: Pipeline
     feedback_path: Path
-    max_upload: int = MAX_UPLOAD
+    max_upload: int = 0
+    gate: LlmGate | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)  # index writes, one at a time
     feedback_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        settings = self.pipeline.settings
+        self.max_upload = self.max_upload or settings.max_upload_mb * 2**20
+        self.gate = self.gate or LlmGate(settings.llm_queue)
 
     def modes(self) -> list[str]:
         """Answer modes this pipeline can serve, the default first (llm only when one is set up)."""
@@ -95,13 +136,33 @@ class Service:
 
     def stream(self, question: str, mode: str | None = None,
                history: Sequence[dict] = ()) -> Iterator[str | Answer]:
-        """The one answer path: the answer text token by token, then the whole Answer."""
-        mode = self.check_mode(mode)
-        empty = self.pipeline.store.count() == 0
-        answer = Answer(EMPTY_INDEX, (), refused=True) if empty else \
-            self.pipeline.ask(question, history, mode)
-        yield from tokens(answer.text)
-        yield answer
+        """The one answer path: the answer text token by token, then the whole Answer.
+
+        The answer is made before the first token, so a refusal (400, 404, 429) comes before any
+        response starts and the model is free again before the tokens go out."""
+        mode, question = self.check_mode(mode), self.check_question(question)
+        t = time.perf_counter()
+        if self.pipeline.store.count() == 0:
+            answer = Answer(EMPTY_INDEX, (), refused=True)
+        else:
+            assert self.gate is not None
+            with self.gate.slot() if mode == "llm" else nullcontext():
+                answer = self.pipeline.ask(question, history, mode)
+        log.info("Frage beantwortet: %d Zeichen, Modus %s, %d Belege, abgelehnt: %s, %.0f ms",
+                 len(question), mode, len(answer.citations), answer.refused,
+                 1000 * (time.perf_counter() - t))  # lengths only: questions and documents stay private
+        return iter([*tokens(answer.text), answer])
+
+    def check_question(self, question: str) -> str:
+        """The question without control characters; empty or too long is a 400 (German)."""
+        question = re.sub(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]", " ", question).strip()
+        if not question:
+            raise RequestError(400, "Die Frage ist leer. Bitte eine Frage eingeben.")
+        limit = self.pipeline.settings.max_question_chars
+        if len(question) > limit:
+            raise RequestError(400, f"Die Frage ist zu lang ({len(question)} Zeichen, höchstens "
+                               f"{limit}). Bitte kürzer fassen.")
+        return question
 
     def ask(self, question: str, mode: str | None = None, history: Sequence[dict] = ()) -> Answer:
         """The joined stream: exactly the text and citations that streaming delivers."""
@@ -121,7 +182,7 @@ class Service:
     def add_document(self, filename: str | None, data: bytes,
                      progress: bool = False) -> tuple[str, IngestReport]:
         """Check an upload, save it into the corpus folder and index it; return doc id and report."""
-        name = safe_filename(filename)
+        name = safe_filename(filename, self.pipeline.settings.upload_types)
         if len(data) > self.max_upload:
             raise RequestError(413, f"Datei zu groß (höchstens {self.max_upload // 2**20} MB).")
         check_content(name, data)
@@ -143,7 +204,7 @@ class Service:
                 else:
                     target.write_bytes(old)
                 raise RequestError(422, "; ".join(e.replace(str(target), name) for e in report.errors))
-        log.info("Dokument eingelesen: %s (%d Bytes)", name, len(data))
+        log.info("Dokument eingelesen: %s (%d Bytes, %d Abschnitte neu)", name, len(data), report.added)
         return doc_id_for(target), report
 
     def delete_document(self, doc_id: str) -> bool:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -60,6 +60,20 @@ class Settings(BaseSettings):
                                  "z. B. http://127.0.0.1:11434/v1 (Ollama).")
     openai_model: str = Field("", description="Modellname auf diesem Server.")
     openai_api_key: str = Field("", description="API-Schlüssel (falls der Server einen verlangt).")
+    # Betrieb und Sicherheit
+    host: str = Field("127.0.0.1", description="Adresse der Web-App; außer 127.0.0.1/localhost/::1 "
+                      "nur mit api_key.")
+    port: int = Field(8000, description="Port der Web-App.")
+    api_key: str = Field("", description="Schlüssel für /api, /v1 und die Oberfläche (Authorization: "
+                         "Bearer …; im Browser als Passwort). Pflicht, wenn host kein Loopback ist.")
+    cors_origins: list[str] = Field([], description="Origins, die die API aus dem Browser aufrufen "
+                                    "dürfen; leer = kein CORS (Standard).")
+    max_upload_mb: int = Field(50, description="Größte hochladbare Datei in MB (darüber: 413).")
+    upload_types: list[str] = Field([".pdf", ".txt", ".md", ".html", ".htm"],
+                                    description="Erlaubte Dateiendungen beim Hochladen.")
+    max_question_chars: int = Field(2000, description="Längste Frage in Zeichen (darüber: 400).")
+    llm_queue: int = Field(4, description="Anfragen, die im Modus 'llm' auf das Sprachmodell warten "
+                           "dürfen (eine läuft); weitere bekommen 429 mit Retry-After.")
     max_answer_sentences: int = Field(3, description="Höchstzahl Sätze einer extraktiven Antwort.")
     min_dense: float = Field(0.82, description="Mindest-Kosinusähnlichkeit der besten Passage, "
                              "unter der nur starke Wortübereinstimmung eine Antwort trägt.")
@@ -71,6 +85,16 @@ class Settings(BaseSettings):
                                "Hauptwörtern, ab dem bei schwacher Abdeckung abgelehnt wird.")
     min_coverage: float = Field(0.5, description="Anteil der (IDF-gewichteten) Fragewörter, den "
                                 "die Antwortsätze abdecken müssen, wenn die Ähnlichkeit schwach ist.")
+    # Mehrere Rechner
+    chroma_url: str = Field(
+        "", validation_alias=AliasChoices("ASSISTANT_CHROMA_URL", "CHROMA_URL", "chroma_url"),
+        description="Adresse eines Chroma-Servers (`chroma run --path DIR --port N`), z. B. "
+        "http://10.0.0.5:8000; leer = eingebettetes Chroma in index_dir. Mit Server ist jeder "
+        "App-Prozess zustandslos: BM25 ist ein lokaler Zwischenspeicher in index_dir, der dem "
+        "Server folgt. Umgebung: ASSISTANT_CHROMA_URL oder CHROMA_URL.")
+    chroma_sync_seconds: float = Field(
+        1.0, description="Mit Chroma-Server: höchstens so oft (Sekunden) vor einer Suche prüfen, "
+        "ob andere Prozesse Dokumente geändert haben.")
 
     @classmethod
     def settings_customise_sources(

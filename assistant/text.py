@@ -25,6 +25,22 @@ def normalize(text: str) -> str:
     return _MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip()
 
 
+def decode_text(data: bytes) -> tuple[str, str]:
+    """Text of a file's bytes and the encoding used: UTF-8, UTF-16 with BOM, else Windows-1252."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Notepad's "Unicode"
+        return data.decode("utf-16", errors="replace"), "UTF-16"
+    try:
+        return data.decode("utf-8-sig"), "UTF-8"
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace"), "Windows-1252"  # old files: keep umlauts
+
+
+def looks_binary(text: str) -> bool:
+    """Whether decoded text is really binary data: a NUL, or over 1 % control characters."""
+    head = text[:65536]
+    return "\x00" in head or len(re.findall(r"[\x01-\x08\x0e-\x1f\ufffd]", head)) > len(head) // 100
+
+
 # --- sentences ---------------------------------------------------------------------------
 
 # Lower-cased abbreviations (without the final dot) after which a period never ends a sentence.

@@ -158,7 +158,13 @@ def build_ui(svc: Service) -> gr.Blocks:
                         {"role": "assistant", "content": ""}]
             text = ""
             earlier = [{"role": "user", "content": h["question"]} for h in hist]
-            for part in svc.stream(question, mode_, earlier):
+            try:
+                parts = svc.stream(question, mode_, earlier)
+            except RequestError as e:  # too long, model busy (429), …: said in the chat
+                messages[-1] = {"role": "assistant", "content": esc(str(e))}
+                yield "", messages, hist, gr.skip()
+                return
+            for part in parts:
                 if isinstance(part, str):
                     text += part
                     messages[-1] = {"role": "assistant", "content": esc(text)}
