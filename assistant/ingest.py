@@ -2,13 +2,20 @@
 
 A document whose content hash (text, title, chunker settings) is in the ledger is skipped
 without embedding anything. A changed document gets only its new chunks embedded and its
-vanished chunks deleted. The vector store is written before the ledger, so a crash in
-between means the next run redoes that document, and upserts make redoing harmless.
+vanished chunks deleted.
+
+Crash safety: the BM25 transaction (chunk rows and ledger entry together) is the commit point,
+and retrieval shows only chunks listed there. Per document: mark it pending, upsert the new
+chunks into Chroma (invisible so far), commit BM25 + ledger (the old version turns into the new
+one at once), delete the vanished chunks from Chroma, clear the mark. A process killed anywhere
+leaves the old or the new version visible, never a mix; the next run reuses the vectors already
+stored (ids are deterministic, writes are upserts), and removes what a dead writer left behind.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import time
 from collections.abc import Iterable
@@ -31,6 +38,7 @@ def ingest(paths: Iterable[Path], manifest: dict[str, ManifestEntry], embedder: 
     t0 = time.perf_counter()
     paths = list(paths)
     report = IngestReport()
+    lexical.refresh(force=True)
     files = find_files(paths)
     seen: dict[str, Path] = {}
     for f in tqdm(files, desc="Dokumente", unit="Datei", disable=not progress, file=sys.stderr):
@@ -51,6 +59,7 @@ def ingest(paths: Iterable[Path], manifest: dict[str, ManifestEntry], embedder: 
         report.documents += 1
         _sync_document(doc, embedder, store, lexical, max_chars, batch, progress, report)
     _prune(paths, seen, store, lexical, report)
+    recover(store, lexical)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -69,15 +78,17 @@ def _sync_document(doc: SourceDoc, embedder: Embedder, store: VectorStore, lexic
         return
     chunks = chunk(doc, max_chars)
     wanted = {c.id for c in chunks}
+    lexical.mark_pending(doc.id)
     in_store = store.ids_of(doc.id)
     in_lexical = lexical.ids_of(doc.id)
     new = [c for c in chunks if c.id not in in_store]
     _embed_and_store(new, embedder, store, batch, progress, report)
     stale = (in_store | in_lexical) - wanted
-    store.delete(sorted(stale))
     lexical.replace_doc(doc.id, state, doc.meta.get("file", doc.source), doc.title,
                         [(c.id, lexical_text(c)) for c in chunks if c.id not in in_lexical],
                         sorted(stale), len(chunks))
+    store.delete(sorted(stale))
+    lexical.clear_pending(doc.id)
     report.added += len(new)
     report.unchanged += len(chunks) - len(new)
     report.removed += len(stale)
@@ -107,7 +118,39 @@ def _prune(paths: list[Path], seen: dict[str, Path], store: VectorStore,
         f = Path(path)
         gone = doc_id not in seen and not f.exists()
         if gone and any(f.is_relative_to(d) for d in folders):
-            ids = lexical.ids_of(doc_id)
-            store.delete(sorted(ids))
-            lexical.remove_doc(doc_id)
-            report.removed += len(ids)
+            report.removed += remove_document(doc_id, store, lexical)
+
+
+def remove_document(doc_id: str, store: VectorStore, lexical: LexicalIndex) -> int:
+    """Drop a document from both indexes, ledger first (the commit point); return its chunk count."""
+    lexical.mark_pending(doc_id)
+    ids = lexical.ids_of(doc_id) | store.ids_of(doc_id)
+    lexical.remove_doc(doc_id)
+    store.delete(sorted(ids))
+    lexical.clear_pending(doc_id)
+    return len(ids)
+
+
+def recover(store: VectorStore, lexical: LexicalIndex) -> list[str]:
+    """Delete the chunks a dead writer left in Chroma that the ledger does not list; return the
+    documents repaired. Documents of live writers (another ingest right now) are left alone."""
+    repaired = []
+    for doc_id, pid in lexical.pending().items():
+        if _alive(pid):
+            continue
+        store.delete(sorted(store.ids_of(doc_id) - lexical.ids_of(doc_id)))
+        lexical.clear_pending(doc_id)
+        repaired.append(doc_id)
+    return repaired
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

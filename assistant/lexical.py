@@ -6,13 +6,19 @@ transaction (a crash leaves the old state), shared safely between processes, and
 bm25() natively. The analyzer (stemming, umlaut folding, date tokens) is ours: assistant.text.
 
 The same database keeps the ingest ledger: which document was indexed with which content hash.
+Its transaction is the commit point of an ingest (assistant.ingest): retrieval shows a chunk
+only once it is listed here. A `pending` row marks a document whose vector store may hold chunks
+this database does not list (not yet, or not any more) until its writer finishes.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from assistant.text import analyze
@@ -25,6 +31,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(tokens, tokenize='unicode61 re
 CREATE VIRTUAL TABLE IF NOT EXISTS vocab USING fts5vocab(fts, 'row');
 CREATE TABLE IF NOT EXISTS docs (doc_id TEXT PRIMARY KEY, hash TEXT NOT NULL, path TEXT,
                                  title TEXT, chunks INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS pending (doc_id TEXT PRIMARY KEY, pid INTEGER NOT NULL);
 """
 
 
@@ -35,42 +42,50 @@ class LexicalIndex:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(":memory:" if path is None else str(path),
-                                   check_same_thread=False, isolation_level=None)
+                                   check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        # One connection serves all threads of a process: the lock keeps a reader from seeing
+        # another thread's transaction half done (old chunks deleted, new ones not yet added).
+        self._lock = threading.RLock()
+
+    def _rows(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
 
     # --- writing ---------------------------------------------------------------------
 
     def replace_doc(self, doc_id: str, doc_hash: str, path: str, title: str,
                     add: Iterable[tuple[str, str]], remove: Sequence[str], total: int) -> None:
         """In one transaction: drop `remove` chunk ids, add (chunk id, text) pairs, record the hash."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        tokens = [(cid, " ".join(analyze(text))) for cid, text in add]  # outside the lock
+        with self._transaction() as db:
             self._delete_ids(remove)
-            for cid, text in add:
+            for cid, toks in tokens:
                 cur = db.execute("INSERT OR IGNORE INTO chunks(chunk_id, doc_id) VALUES (?, ?)",
                                  (cid, doc_id))
                 if cur.rowcount:
                     db.execute("INSERT INTO fts(rowid, tokens) VALUES (?, ?)",
-                               (cur.lastrowid, " ".join(analyze(text))))
+                               (cur.lastrowid, toks))
             db.execute("INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?)",
                        (doc_id, doc_hash, path, title, total))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def remove_doc(self, doc_id: str) -> None:
         """Forget a document: its chunks and its ledger entry."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as db:
             self._delete_ids(self.ids_of(doc_id))
-            self._db.execute("DELETE FROM docs WHERE doc_id = ?", (doc_id,))
+            db.execute("DELETE FROM docs WHERE doc_id = ?", (doc_id,))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
 
     def _delete_ids(self, ids: Iterable[str]) -> None:
         for cid in ids:
@@ -79,26 +94,54 @@ class LexicalIndex:
                 self._db.execute("DELETE FROM fts WHERE rowid = ?", row)
                 self._db.execute("DELETE FROM chunks WHERE rowid = ?", row)
 
+    def mark_pending(self, doc_id: str) -> None:
+        """Note, before the vector store is touched, that this process is changing the document."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO pending VALUES (?, ?)", (doc_id, os.getpid()))
+
+    def clear_pending(self, doc_id: str) -> None:
+        """Both sides of the document agree again."""
+        with self._lock:
+            self._db.execute("DELETE FROM pending WHERE doc_id = ?", (doc_id,))
+
+    def refresh(self, force: bool = False) -> None:
+        """Catch up with writes of other processes: nothing to do, SQLite is the shared truth here
+        (assistant.sync overrides this for a Chroma server, where this database is a cache)."""
+
     # --- reading ---------------------------------------------------------------------
+
+    def pending(self) -> dict[str, int]:
+        """Documents being changed (or left half changed by a crash): id -> writer's process id."""
+        return dict(self._rows("SELECT doc_id, pid FROM pending"))  # type: ignore[arg-type]
 
     def doc_hash(self, doc_id: str) -> str | None:
         """The content hash the document was last indexed with, if any."""
-        row = self._db.execute("SELECT hash FROM docs WHERE doc_id = ?", (doc_id,)).fetchone()
-        return row[0] if row else None
+        rows = self._rows("SELECT hash FROM docs WHERE doc_id = ?", (doc_id,))
+        return rows[0][0] if rows else None
+
+    def hashes(self) -> dict[str, str]:
+        """Indexed documents: id -> content hash."""
+        return dict(self._rows("SELECT doc_id, hash FROM docs"))  # type: ignore[arg-type]
 
     def docs(self) -> dict[str, tuple[str, str, int]]:
         """Indexed documents: id -> (file path, title, chunk count)."""
-        rows = self._db.execute("SELECT doc_id, path, title, chunks FROM docs")
-        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+        return {r[0]: (r[1], r[2], r[3]) for r in self._rows("SELECT doc_id, path, title, chunks FROM docs")}
 
     def ids_of(self, doc_id: str) -> set[str]:
         """Chunk ids of one document."""
-        rows = self._db.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,))
-        return {r[0] for r in rows}
+        return {r[0] for r in self._rows("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,))}
+
+    def present(self, ids: Sequence[str]) -> set[str]:
+        """Which of these chunk ids are indexed (committed) here."""
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        return {r[0] for r in self._rows(f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})",
+                                         list(ids))}
 
     def count(self) -> int:
         """Number of chunks indexed."""
-        return self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        return self._rows("SELECT count(*) FROM chunks")[0][0]
 
     def heads(self, terms: Iterable[str]) -> dict[str, str]:
         """German compounds: term -> its longest indexed tail ("modellkommun" -> "kommun")."""
@@ -108,8 +151,7 @@ class LexicalIndex:
         if not tails:
             return {}
         marks = ",".join("?" * len(tails))
-        known = {r[0] for r in self._db.execute(
-            f"SELECT term FROM vocab WHERE term IN ({marks})", tails)}
+        known = {r[0] for r in self._rows(f"SELECT term FROM vocab WHERE term IN ({marks})", tails)}
         return {t: next(x for x in xs if x in known) for t, xs in wanted.items()
                 if any(x in known for x in xs)}
 
@@ -119,9 +161,8 @@ class LexicalIndex:
         or a compound of two known parts ("schul" + "netz", with a linking s)."""
         if len(term) < 4 or not term.isalpha():
             return False
-        db = self._db
-        if db.execute("SELECT 1 FROM vocab WHERE term > ? AND term < ? LIMIT 1",
-                      (term, term + "\uffff")).fetchone():
+        if self._rows("SELECT 1 FROM vocab WHERE term > ? AND term < ? LIMIT 1",
+                      (term, term + "\uffff")):
             return True
         stems = [term[:i] for i in range(max(4, len(term) - 2), len(term))]
         splits = []
@@ -132,7 +173,7 @@ class LexicalIndex:
                     splits.append((left, right[len(link):]))
         wanted = set(stems) | {x for pair in splits for x in pair}
         marks = ",".join("?" * len(wanted))
-        known = {r[0] for r in db.execute(f"SELECT term FROM vocab WHERE term IN ({marks})",
+        known = {r[0] for r in self._rows(f"SELECT term FROM vocab WHERE term IN ({marks})",
                                           sorted(wanted))}
         return any(s in known for s in stems) or any(a in known and b in known for a, b in splits)
 
@@ -143,7 +184,7 @@ class LexicalIndex:
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in terms)
-        rows = self._db.execute(
+        rows = self._rows(
             "SELECT c.chunk_id, -bm25(fts) AS s FROM fts JOIN chunks c ON c.rowid = fts.rowid "
             "WHERE fts MATCH ? ORDER BY bm25(fts) LIMIT ?", (match, k))
         return [(r[0], float(r[1])) for r in rows]
@@ -155,7 +196,6 @@ class LexicalIndex:
         df = {t: 0 for t in terms}
         if terms:
             marks = ",".join("?" * len(terms))
-            for term, doc in self._db.execute(
-                    f"SELECT term, doc FROM vocab WHERE term IN ({marks})", terms):
+            for term, doc in self._rows(f"SELECT term, doc FROM vocab WHERE term IN ({marks})", terms):
                 df[term] = doc
         return {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}

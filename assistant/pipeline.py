@@ -7,6 +7,7 @@ start-up, never per request.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +24,13 @@ from assistant.embeddings import (
 from assistant.extractive import ExtractiveAnswerer
 from assistant.followup import resolve
 from assistant.generation import Generator, LlamaCppGenerator, OpenAICompatGenerator
-from assistant.ingest import ingest
+from assistant.ingest import ingest, remove_document
 from assistant.lexical import LexicalIndex
 from assistant.llm_answer import LlmAnswerer
 from assistant.retrieval import FusionParams, HybridRetriever
 from assistant.settings import Settings
-from assistant.store import VectorStore, collection_name
+from assistant.store import SharedLedger, VectorStore, collection_name, open_client
+from assistant.sync import SharedLexicalIndex
 from assistant.text import ANALYZER_VERSION
 from assistant.types import Answer, Hit, IngestReport
 
@@ -105,15 +107,17 @@ class Pipeline:
                           if doc_id_for(Path(e.file)) not in present]
         return report
 
+    def remove_document(self, doc_id: str) -> int:
+        """Drop one document from both indexes, crash-safe (ledger first); its chunk count."""
+        return remove_document(doc_id, self.store, self.lexical)
+
 
 def build_pipeline(settings: Settings, embedder: Embedder | None = None,
                    generator: Generator | None = None) -> Pipeline:
     """Load the embedder (unless given) and open both indexes under settings.index_dir."""
     embedder = embedder or build_embedder(settings)
     name = collection_name(embedder.name, CHUNKER_VERSION)
-    index_dir = Path(settings.index_dir)
-    store = VectorStore(index_dir / "chroma", name)
-    lexical = LexicalIndex(index_dir / f"{name}.bm25-{ANALYZER_VERSION}.sqlite")
+    store, lexical = open_indexes(settings, name)
     params = FusionParams(settings.candidates, settings.rrf_k, settings.dense_weight,
                           settings.lexical_weight)
     retriever = HybridRetriever(embedder, store, lexical, params)
@@ -126,6 +130,21 @@ def build_pipeline(settings: Settings, embedder: Embedder | None = None,
         answerers["llm"] = LlmAnswerer(generator, extractive, settings.llm_max_tokens,
                                        settings.llm_temperature, settings.llm_budget_tokens)
     return Pipeline(settings, embedder, store, lexical, retriever, answerers)
+
+
+def open_indexes(settings: Settings, name: str) -> tuple[VectorStore, LexicalIndex]:
+    """Chroma and BM25 under index_dir; with `chroma_url`, Chroma on that server and BM25 as a
+    local cache that follows the server's ledger (assistant.sync)."""
+    index_dir = Path(settings.index_dir)
+    bm25 = f"{name}.bm25-{ANALYZER_VERSION}"
+    if not settings.chroma_url:
+        return VectorStore(index_dir / "chroma", name), LexicalIndex(index_dir / f"{bm25}.sqlite")
+    client = open_client(None, settings.chroma_url)
+    store = VectorStore(None, name, client=client)
+    server = re.sub(r"[^A-Za-z0-9.-]+", "_", settings.chroma_url.split("//")[-1]).strip("_")
+    cache = index_dir / f"{bm25}.cache-{server}.sqlite"
+    return store, SharedLexicalIndex(cache, store, SharedLedger(client, name),
+                                     settings.chroma_sync_seconds)
 
 
 def build_generator(settings: Settings) -> Generator | None:

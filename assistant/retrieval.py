@@ -50,7 +50,11 @@ class HybridRetriever:
         if self.params.dense_weight > 0:
             dense = self.store.query(self.embedder.embed_query(spell_out_dates(question)), n)
         lexical = self.lexical.search(question, n) if self.params.lexical_weight > 0 else []
-        fused = fuse(dense, lexical, self.params)[:k]
+        fused = fuse(dense, lexical, self.params)
+        # Only chunks committed on the BM25 side count: while a document is being (re)ingested
+        # or after a crash, Chroma may hold chunks the ledger does not list (ingest's commit point).
+        committed = self.lexical.present([cid for cid, _ in fused])
+        fused = [(cid, s) for cid, s in fused if cid in committed][:k]
         by_id = {c.id: c for c, _ in dense}
         missing = [cid for cid, _ in fused if cid not in by_id]
         by_id.update(self.store.get(missing))
@@ -59,7 +63,7 @@ class HybridRetriever:
         hits = []
         for cid, score in fused:
             if cid not in by_id:
-                continue  # indexed lexically but not (yet) in the vector store
+                continue  # listed by BM25 but gone from the vector store (deleted meanwhile)
             why = "+".join(w for w, d in (("dicht", dense_sim), ("bm25", bm25)) if cid in d)
             hits.append(Hit(by_id[cid], score, dense_sim.get(cid), bm25.get(cid), why))
         return hits

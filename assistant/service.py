@@ -213,8 +213,7 @@ class Service:
             entry = self.pipeline.lexical.docs().get(doc_id)
             if entry is None:
                 return False
-            self.pipeline.store.delete(sorted(self.pipeline.lexical.ids_of(doc_id)))
-            self.pipeline.lexical.remove_doc(doc_id)
+            self.pipeline.remove_document(doc_id)  # ledger first: a crash leaves no dangling ids
             f = Path(entry[0]).resolve()
             if f.is_file() and f.is_relative_to(Path(self.pipeline.settings.corpus_dir).resolve()):
                 f.unlink()
