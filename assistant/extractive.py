@@ -3,10 +3,10 @@ question, each cited, or refuse when the evidence is weak.
 
 Sentence score = weighted coverage of the question's terms (assistant.question) plus a bonus
 when the sentence has what the question word asks for (a person for "Wer", a date for "Wann",
-a number for "Wie viele"), plus the passage's retrieval rank. The best sentence is extended by
-its continuation (a sentence ending in a colon is one unit with the next; a next sentence
-opening with "Darin", "Dabei", ... is added), by a neighbour that supplies the asked-for type,
-and by sentences that add coverage.
+a number for "Wie viele"), plus a bonus for its passage's rank by dense similarity. The best
+sentence is extended by its continuation (a sentence ending in a colon is one unit with the
+next; a next sentence opening with "Darin", "Dabei", ... is added), by a neighbour that
+supplies the asked-for type, and by sentences that add coverage.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ class ExtractiveAnswerer:
     def answer(self, question: str, hits: Sequence[Hit], history: Sequence[dict] = ()) -> Answer:
         """A short cited answer built from verbatim sentences, or a refusal with the closest passages."""
         q = analyze_question(question, self.stats)
-        sentences = [s for r, h in enumerate(hits) for s in _sentences(q, r, h, self.rank_prior)]
+        priors = _priors(hits, self.rank_prior)
+        sentences = [s for r, h in enumerate(hits) for s in _sentences(q, r, h, priors[r])]
         if not sentences:
             return refusal(hits)
         chosen = self._select(q, sentences, hits)
@@ -112,13 +113,24 @@ def _units(text: str) -> list[tuple[int, int]]:
     return units
 
 
-def _sentences(q: Question, rank: int, hit: Hit, rank_prior: float) -> list[_Sentence]:
+def _priors(hits: Sequence[Hit], rank_prior: float) -> list[float]:
+    """Each passage's bonus for its sentences: rank_prior / (1 + its rank by dense similarity).
+
+    The dense rank, not the fused one: BM25 lifts passages that share the question's words,
+    which the coverage term already rewards; on the handbook set this chose the right page for
+    65 of 75 questions instead of 62 (rank_prior 0.5; 0.3: 63, 0.2: 64)."""
+    order = sorted(range(len(hits)), key=lambda r: (-(hits[r].dense or 0.0), r))
+    by_dense = {r: i for i, r in enumerate(order)}
+    return [rank_prior / (1 + by_dense[r]) for r in range(len(hits))]
+
+
+def _sentences(q: Question, rank: int, hit: Hit, prior: float) -> list[_Sentence]:
     text = hit.chunk.text
     out = []
     for a, b in _units(text):
         terms = frozenset(analyze(text[a:b]))
         fits = bool(q.looks_like and q.looks_like.search(text[a:b]))
-        score = q.coverage(terms) + (0.25 if fits else 0.0) + rank_prior / (1 + rank)
+        score = q.coverage(terms) + (0.25 if fits else 0.0) + prior
         if not _PROSE_END.search(text[a:b]):
             score *= 0.5  # headings, captions and link labels name topics, they rarely answer
         out.append(_Sentence(rank, (a, b), terms, fits, score))

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     rescue_dense: float = Field(1.0, description="Ähnlichkeit, ab der eine Frage mit einem im "
                                 "Korpus unbekannten Hauptwort trotzdem beantwortet wird (1.0 = nie).")
     rank_prior: float = Field(0.5, description="Bonus eines Satzes für den Rang seiner Passage "
-                              "(geteilt durch 1 + Rang) bei der Satzauswahl.")
+                              "(geteilt durch 1 + Rang nach dichter Ähnlichkeit) bei der Satzauswahl.")
     min_unknown: float = Field(0.25, description="Anteil des Fragegewichts auf im Korpus unbekannten "
                                "Hauptwörtern, ab dem bei schwacher Abdeckung abgelehnt wird.")
     min_coverage: float = Field(0.5, description="Anteil der (IDF-gewichteten) Fragewörter, den "
