@@ -80,12 +80,32 @@ class _Passage:
 
     terms: frozenset[str]
     windows: tuple[frozenset[str], ...]
+    doc: str = ""
+    start: int = 0  # character offsets of the passage in its document
+    end: int = 0
+    heading: bool = False  # one line without a closing period: a title, not a statement
 
 
-def _passage(text: str) -> _Passage:
-    sentences = [frozenset(analyze(text[a:b])) for a, b in sentence_spans(text)] or [frozenset()]
+def _passage(hit: Hit) -> _Passage:
+    c = hit.chunk
+    sentences = [frozenset(analyze(c.text[a:b])) for a, b in sentence_spans(c.text)] or [frozenset()]
     windows = tuple(frozenset().union(*sentences[i:i + WINDOW]) for i in range(len(sentences)))
-    return _Passage(frozenset(analyze(text)), windows)
+    heading = len(sentences) == 1 and not c.text.rstrip().endswith((".", "!", "?"))
+    return _Passage(frozenset(analyze(c.text)), windows, c.doc_id, c.start, c.end, heading)
+
+
+def _joined(a: _Passage, b: _Passage) -> _Passage | None:
+    """The two passages as one, where one claim may span both: a heading with any other, or consecutive pieces of one document across their boundary.
+    Two separate paragraphs are never joined: that is how a true date of one event gets
+    attached to another."""
+    terms = a.terms | b.terms
+    if a.heading or b.heading:
+        return _Passage(terms, tuple(w | v for w in a.windows for v in b.windows))
+    first, second = sorted((a, b), key=lambda p: p.start)
+    if first.doc != second.doc or second.start - first.end > 2:
+        return None
+    tail = frozenset().union(*first.windows[-2:])  # its last two sentences
+    return _Passage(terms, (tail | second.windows[0],))
 
 
 def _supports(sentence: str, passages: Sequence[_Passage]) -> tuple[bool, tuple[str, ...]]:
@@ -103,7 +123,7 @@ def _supports(sentence: str, passages: Sequence[_Passage]) -> tuple[bool, tuple[
 
 def verify(text: str, hits: Sequence[Hit]) -> tuple[str, Verification]:
     """Keep the supported sentences of `text` (markers corrected), drop the rest; report each."""
-    passages = [_passage(h.chunk.text) for h in hits]
+    passages = [_passage(h) for h in hits]
     kept, checks = [], []
     for a, b in _sentences_with_markers(text):
         raw = text[a:b]
@@ -132,9 +152,8 @@ def _sources(sentence: str, passages: list[_Passage]) -> list[int]:
         return [single]
     for i in range(len(passages)):
         for j in range(i + 1, len(passages)):
-            merged = _Passage(passages[i].terms | passages[j].terms,
-                              tuple(w | v for w in passages[i].windows for v in passages[j].windows))
-            if _supports(sentence, [merged])[0]:
+            merged = _joined(passages[i], passages[j])
+            if merged is not None and _supports(sentence, [merged])[0]:
                 return [i + 1, j + 1]
     return []
 

@@ -97,3 +97,24 @@ def test_modes_list_llm_only_when_a_generator_exists(make_pipeline, tmp_path, co
     assert p.modes() == ["llm", "extractive"]
     plain = build_pipeline(make_settings(tmp_path / "b", corpus_copy), embedder=fake_embedder)
     assert plain.modes() == ["extractive"]
+
+
+def test_names_the_model_leaves_out_are_added_from_the_evidence(make_pipeline):
+    # Qwen 1.5B answered the seed question with one of the four participants.
+    p, _ = make_pipeline("Herr Kahlen nahm am 13. Juni 2016 teil [1].")
+    a = p.ask(QUESTION)
+    assert a.text.startswith("Herr Kahlen nahm am 13. Juni 2016 teil.")
+    assert "Laut Quelle: „" in a.text
+    for name in ("Schlusche", "Brockmann", "Lühr"):
+        assert name in a.text
+    [added] = a.verification["supplemented"]
+    assert "Frau Dr. Brockmann" in added and any(added in c.quote for c in a.citations)
+
+
+def test_a_complete_answer_gets_no_quote_added(make_pipeline):
+    reply = ("Auf Einladung von Staatssekretär Klaus Vitt nahmen Herr Kahlen, Herr Schlusche, "
+             "Frau Dr. Brockmann und Herr Lühr teil [1].")
+    p, _ = make_pipeline(reply)
+    a = p.ask(QUESTION)
+    assert "Laut Quelle" not in a.text and a.verification["supplemented"] == []
+    assert a.text == reply.replace(" [1].", ". [1]")

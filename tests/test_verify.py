@@ -72,3 +72,24 @@ def test_a_true_date_attached_to_the_wrong_event_is_removed():
                      "ein [1].", _hits(passage))
     assert text == "" and v.removed == 1
     assert "2.5.2016" in v.checks[0].unsupported_facts
+
+
+def test_facts_of_two_separate_paragraphs_are_not_joined_into_one_claim():
+    # Seed question s07 ("Was geschah am 2.5.2016?"): the model wrote the 2 May date into the
+    # sentence about the 22 September event and cited both passages. Both stand in the same
+    # document, a paragraph apart: each fact is true, the claim is not.
+    may = "Das erste Gespräch auf Arbeitsebene fand am 2. Mai 2016 im Bundesinnenministerium statt."
+    gap = "Im Februar 2016 ging ein Brief an Herrn Vitt. Die Modellkommunen trafen sich mehrmals. "
+    doc = FINALE + " " + gap + may
+    at = [0, doc.index(may)]
+    hits = [Hit(Chunk(f"c{i}", "d", "T", "s", t, a, a + len(t)), 1.0) for i, (t, a) in enumerate(
+        [(FINALE, at[0]), (may, at[1])])]
+    text, v = verify("Am 2.5.2016 lud das Bundesministerium des Innern gemeinsam mit der Hochschule "
+                     "Harz zur Abschlussveranstaltung ein [1][2].", hits)
+    assert text == "" and v.removed == 1
+    # the same two pieces as consecutive chunks of one paragraph may carry one claim together
+    joined = [Hit(Chunk("c0", "d", "T", "s", FINALE, 0, len(FINALE)), 1.0),
+              Hit(Chunk("c1", "d", "T", "s", may, len(FINALE) + 1, len(FINALE) + 1 + len(may)), 1.0)]
+    text, _ = verify("Am 2. Mai 2016 lud das Bundesministerium des Innern zur Abschlussveranstaltung "
+                     "ein [1][2].", joined)
+    assert text.endswith("[1][2]")
