@@ -2,7 +2,8 @@
 (/docs) and the Gradio UI (/), all over the one in-process Pipeline built at start-up.
 
 Routes parse, call `Service`, and map the result. `Service.stream` is the only answer path: the
-non-streaming responses are its joined tokens (design.md).
+non-streaming responses are its joined pieces (design.md). The streaming ones pass each piece on
+as it comes (in the llm mode a verified sentence, while the model writes the next one).
 """
 
 from __future__ import annotations
@@ -13,23 +14,19 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from assistant.pipeline import Pipeline
 from assistant.security import bind_problem, install
-from assistant.service import (
-    MODEL_PREFIX,
-    RequestError,
-    Service,
-    joined,
-    tokens,
-)
+from assistant.service import MODEL_PREFIX, RequestError, Service
+from assistant.streaming import Held, joined, tokens
 from assistant.types import Answer
 
 log = logging.getLogger(__name__)
@@ -107,6 +104,18 @@ def sse(data: dict, event: str | None = None) -> str:
     return f"{head}data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+async def sent(events: Iterator[str], parts: Held) -> AsyncIterator[str]:
+    """Each event as soon as it is made. When the client goes away, the answer stream is closed
+    at once, even while a thread waits for the model's next sentence (starlette's own loop would
+    wait for it): the model stops after that sentence and its slot is freed."""
+    try:
+        while (event := await anyio.to_thread.run_sync(next, events, None,
+                                                        abandon_on_cancel=True)) is not None:
+            yield event
+    finally:
+        parts.close()
+
+
 @api.get("/health")
 def health() -> dict:
     """Liveness: the process answers."""
@@ -128,12 +137,13 @@ def ask(req: AskRequest, svc: Svc) -> dict:
 
 @api.post("/chat")
 def chat(req: ChatRequest, svc: Svc) -> StreamingResponse:
-    """Chat with history, streamed as SSE: `token` events ({"delta"}), then one `answer` event."""
+    """Chat with history, streamed as SSE: `token` events ({"delta"}: words, or in the llm mode
+    whole verified sentences), then one `answer` event."""
     question, history = split_messages(req.messages)
     parts = svc.stream(question, svc.check_mode(req.mode), history)
     events = (sse({"delta": p}, "token") if isinstance(p, str) else sse(p.to_json(), "answer")
               for p in parts)
-    return StreamingResponse(events, media_type="text/event-stream")
+    return StreamingResponse(sent(events, parts), media_type="text/event-stream")
 
 
 @api.get("/documents")
@@ -205,7 +215,7 @@ def completions(req: CompletionRequest, svc: Svc) -> dict | StreamingResponse:
     parts = svc.stream(question, mode, history)
     head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": req.model}
     if req.stream:
-        return StreamingResponse(_chunks(parts, head), media_type="text/event-stream")
+        return StreamingResponse(sent(_chunks(parts, head), parts), media_type="text/event-stream")
     answer = joined(parts)
     extra = {k: v for k, v in answer.to_json().items() if k != "answer"}
     n, m = len(tokens(question)), len(tokens(answer.text))  # words, not model tokens

@@ -6,12 +6,39 @@ appearance and returns title, page and the verbatim quote of each. No model invo
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from assistant.text import analyze, sentence_spans
 from assistant.types import Citation, Hit
 
 _MARKER = re.compile(r"\s?\[(\d+(?:\s*,\s*\d+)*)\]")
+
+
+class Numbering:
+    """Passage numbers [n] to citation numbers in order of first appearance, kept across calls:
+    renumbering an answer piece by piece gives exactly what `cite` gives for the whole."""
+
+    def __init__(self, passages: int) -> None:
+        self.passages = passages
+        self.order: dict[int, int] = {}  # passage number -> citation number
+
+    def apply(self, text: str, first_seen: Callable[[int, int], None] | None = None) -> str:
+        """`text` with its markers renumbered; numbers beyond the passages dropped, never invented.
+        `first_seen(n, at)` is told of each passage cited for the first time and where."""
+        def renumber(m: re.Match) -> str:
+            kept = []
+            for raw in re.split(r"\s*,\s*", m.group(1)):
+                n = int(raw)
+                if not 1 <= n <= self.passages:
+                    continue
+                if n not in self.order:
+                    self.order[n] = len(self.order) + 1
+                    if first_seen is not None:
+                        first_seen(n, m.start())
+                kept.append(self.order[n])
+            return " " + "".join(f"[{k}]" for k in dict.fromkeys(kept)) if kept else ""
+
+        return _MARKER.sub(renumber, text)
 
 
 def cite(text: str, hits: Sequence[Hit],
@@ -21,26 +48,16 @@ def cite(text: str, hits: Sequence[Hit],
     `quotes` may give, per passage number, the (start, end) span of the chunk text to quote;
     otherwise the chunk sentence that best matches the citing sentence is quoted.
     """
-    order: dict[int, int] = {}
+    numbering = Numbering(len(hits))
     spans: dict[int, tuple[int, int]] = {}
 
-    def renumber(m: re.Match) -> str:
-        kept = []
-        for raw in re.split(r"\s*,\s*", m.group(1)):
-            n = int(raw)
-            if not 1 <= n <= len(hits):
-                continue  # a passage that does not exist: drop the marker, never invent one
-            if n not in order:
-                order[n] = len(order) + 1
-                claim = citing_sentence(text, m.start())
-                spans[n] = (quotes or {}).get(n) or best_sentence(hits[n - 1].chunk.text, claim)
-            kept.append(order[n])
-        return " " + "".join(f"[{k}]" for k in dict.fromkeys(kept)) if kept else ""
+    def quote(n: int, at: int) -> None:
+        spans[n] = (quotes or {}).get(n) or best_sentence(hits[n - 1].chunk.text,
+                                                          citing_sentence(text, at))
 
-    new_text = _MARKER.sub(renumber, text).strip()
-    cites = []
-    for n, k in sorted(order.items(), key=lambda kv: kv[1]):
-        cites.append(passage_citation(k, hits[n - 1], spans[n]))
+    new_text = numbering.apply(text, quote).strip()
+    cites = [passage_citation(k, hits[n - 1], spans[n])
+             for n, k in sorted(numbering.order.items(), key=lambda kv: kv[1])]
     return new_text, tuple(cites)
 
 
@@ -61,7 +78,15 @@ def citing_sentence(text: str, marker_at: int) -> str:
 
 
 def best_sentence(passage: str, claim: str) -> tuple[int, int]:
-    """Span of the sentence of `passage` sharing the most analyzed terms with `claim`."""
+    """Span of the sentence of `passage` sharing the most analyzed terms with `claim`; a claim
+    term that begins a longer word of the sentence counts half ("zusammen" in
+    "zusammengeschlossen", as in retrieval's coverage)."""
     spans = sentence_spans(passage) or [(0, len(passage))]
     want = set(analyze(claim))
-    return max(spans, key=lambda s: (len(want & set(analyze(passage[s[0]:s[1]]))), -s[0]))
+
+    def shared(span: tuple[int, int]) -> tuple[float, int]:
+        terms = set(analyze(passage[span[0]:span[1]]))
+        partial = sum(any(t.startswith(w) for t in terms) for w in want - terms if len(w) >= 5)
+        return len(want & terms) + 0.5 * partial, -span[0]
+
+    return max(spans, key=shared)

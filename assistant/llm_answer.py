@@ -1,5 +1,7 @@
 """Stage 5 with a language model: the model answers in its own words from passages [1]..[n], and
-every sentence is verified against the passages it cites before anyone sees it.
+every sentence is verified against the passages it cites before anyone sees it. The answer streams
+sentence by sentence while the model writes: each sentence is checked as soon as it is complete
+and shown at once if it holds, so the first one arrives after seconds, not after the whole answer.
 
 The extractive answerer runs first (milliseconds): its evidence gate decides refusals in every
 mode, and its answer is the fallback when the model refuses despite strong evidence or nothing
@@ -11,18 +13,21 @@ verbatim as a quote, so a small model's short answer never hides the rest.
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
-from assistant.citations import cite
+from assistant.citations import Numbering, cite
 from assistant.extractive import ExtractiveAnswerer
-from assistant.generation import NO_ANSWER, Generator, build_messages
+from assistant.generation import NO_ANSWER, GenerationError, Generator, build_messages
 from assistant.question import Question, analyze_question
+from assistant.streaming import SentenceSplitter, joined, replay
 from assistant.text import analyze
 from assistant.types import Answer, Hit
-from assistant.verify import facts, verify
+from assistant.verify import SentenceCheck, Verification, check_sentence, facts, prepare
 
+log = logging.getLogger(__name__)
 FACT_KINDS = ("person", "date", "place", "price", "count", "list")
 _NAME_AFTER = re.compile(r"\s+(?:[A-ZÄÖÜ][\w.-]+\s+){0,2}[A-ZÄÖÜ][\w-]+")
 _WORD = re.compile(r"\w+(?:[-.]\w+)*")
@@ -37,25 +42,53 @@ class LlmAnswerer:
         self.max_tokens, self.temperature, self.budget_tokens = max_tokens, temperature, budget_tokens
 
     def answer(self, question: str, hits: Sequence[Hit], history: Sequence[dict] = ()) -> Answer:
-        """A verified answer in the model's words, the extractive answer, or a refusal."""
+        """A verified answer in the model's words, the extractive answer, or a refusal: the
+        joined `stream`."""
+        return joined(self.stream(question, hits, history))
+
+    def stream(self, question: str, hits: Sequence[Hit],
+               history: Sequence[dict] = ()) -> Iterator[str | Answer]:
+        """Each verified sentence as soon as the model has written it (markers numbered as in the
+        final answer), then the Answer, whose text is exactly the pieces joined. Nothing is shown
+        before the first sentence is known not to be the model's refusal."""
         extractive = self.fallback.answer(question, hits)
         if extractive.refused:
-            return extractive  # the evidence gate is the same in every mode
+            yield from replay(extractive)  # the evidence gate is the same in every mode
+            return
         messages = build_messages(question, [h.chunk.text for h in hits], history,
                                   self.budget_tokens)
-        raw = "".join(self.generator.stream(messages, self.max_tokens, self.temperature)).strip()
-        if not raw or NO_ANSWER.rstrip(".") in raw:
-            return _fallback(extractive, "Das Sprachmodell lehnte ab, obwohl die Quellen passen.")
-        text, check = verify(raw, hits)
-        report = check.to_json() | {"model_answer": raw}
-        if not text:
-            return _fallback(extractive, "Keine Aussage des Sprachmodells war belegt.", report)
-        added = self._omitted(question, extractive, text, hits)
-        text = " ".join([text] + [f"Laut Quelle: „{quote}“ [{n}]" for n, quote in added])
+        shown, raw, report = _Shown(hits), [], {}
+        pieces = self.generator.stream(messages, self.max_tokens, self.temperature)
+        try:
+            for sentence in _sentences(pieces, raw):
+                refusal = NO_ANSWER.rstrip(".") in sentence
+                if refusal and not shown.pieces:
+                    break  # stop the model: its refusal is never shown as an answer
+                if (piece := shown.check(sentence, refusal)) is not None:
+                    yield piece
+        except GenerationError as e:  # the answer has begun: no HTTP error can be sent any more
+            log.warning("Das Sprachmodell brach ab: %s", e)
+            report["generation_error"] = str(e)
+        finally:
+            getattr(pieces, "close", lambda: None)()
+        said = "".join(raw).strip()
+        if not shown.pieces and (not said or NO_ANSWER.rstrip(".") in said):
+            why = "Das Sprachmodell brach ab." if report else \
+                "Das Sprachmodell lehnte ab, obwohl die Quellen passen."
+            yield from replay(_fallback(extractive, why, report or None))
+            return
+        report |= shown.report() | {"model_answer": said}
+        if not shown.pieces:
+            yield from replay(_fallback(extractive, "Keine Aussage des Sprachmodells war belegt.",
+                                        report))
+            return
+        added = self._omitted(question, extractive, " ".join(shown.kept), hits)
+        for n, quote in added:
+            yield shown.show(f"Laut Quelle: „{quote}“ [{n}]")
         spans = {n: (i, i + len(quote)) for n, quote in added
                  if (i := hits[n - 1].chunk.text.find(quote)) >= 0}
-        text, citations = cite(text, hits, spans)  # a passage quoted in full is cited in full
-        return Answer(text, citations, refused=False, verification=report | {
+        _, citations = cite(" ".join(shown.kept), hits, spans)  # a passage quoted in full: in full
+        yield Answer("".join(shown.pieces), citations, refused=False, verification=report | {
             "fallback": None, "supplemented": [quote for _, quote in added]})
 
     def _omitted(self, question: str, extractive: Answer, text: str,
@@ -97,3 +130,41 @@ def asked_facts(q: Question, quote: str) -> list[tuple[str, set[str]]]:
 
 def _fallback(extractive: Answer, why: str, report: dict | None = None) -> Answer:
     return replace(extractive, verification=(report or {}) | {"fallback": why})
+
+
+class _Shown:
+    """The sentences of one answer checked so far, and the pieces shown of them: renumbered by
+    one `Numbering` in order, so they read exactly as `cite` numbers the whole answer."""
+
+    def __init__(self, hits: Sequence[Hit]) -> None:
+        self.passages, self.numbering = prepare(hits), Numbering(len(hits))
+        self.checks: list[SentenceCheck] = []
+        self.kept: list[str] = []  # shown sentences with their passage numbers
+        self.pieces: list[str] = []  # the same, as shown: renumbered, space-separated
+
+    def check(self, raw: str, refusal: bool = False) -> str | None:
+        """Verify one sentence; the piece to show if it is supported, else None (reported)."""
+        c = check_sentence(raw, self.passages)
+        if c is None:
+            return None
+        self.checks.append(replace(c, supported=False) if refusal else c)
+        return self.show(c.shown) if self.checks[-1].supported else None
+
+    def show(self, sentence: str) -> str:
+        """`sentence` (with passage numbers) as the next piece of the answer."""
+        self.kept.append(sentence)
+        piece = self.numbering.apply(" " + sentence if self.pieces else sentence)
+        self.pieces.append(piece if len(self.pieces) else piece.lstrip())
+        return self.pieces[-1]
+
+    def report(self) -> dict:
+        return Verification(tuple(self.checks)).to_json()
+
+
+def _sentences(pieces: Iterable[str], raw: list[str]) -> Iterator[str]:
+    """The sentences of a token stream, each as soon as it is complete; tokens land in `raw`."""
+    splitter = SentenceSplitter()
+    for piece in pieces:
+        raw.append(piece)
+        yield from splitter.feed(piece)
+    yield from splitter.finish()

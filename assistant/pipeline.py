@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -30,13 +30,15 @@ from assistant.llm_answer import LlmAnswerer
 from assistant.retrieval import FusionParams, HybridRetriever
 from assistant.settings import Settings
 from assistant.store import SharedLedger, VectorStore, collection_name, open_client
+from assistant.streaming import joined, replay
 from assistant.sync import SharedLexicalIndex
 from assistant.text import ANALYZER_VERSION
 from assistant.types import Answer, Hit, IngestReport
 
 
 class Answerer(Protocol):
-    """The answer stage: question plus ranked passages (and the chat so far) in, cited Answer out."""
+    """The answer stage: question plus ranked passages (and the chat so far) in, cited Answer out.
+    An answerer may also `stream` (text pieces, then the Answer); one without is replayed."""
 
     def answer(self, question: str, hits: list[Hit], history: Sequence[dict] = ()) -> Answer: ...
 
@@ -86,14 +88,30 @@ class Pipeline:
 
     def ask_with_hits(self, question: str, history: Sequence[dict] = (),
                       mode: str | None = None) -> tuple[Answer, list[Hit]]:
-        """The answer and the passages it was drawn from (for evaluation and the sources panel)."""
+        """The answer (the joined stream) and the passages it was drawn from (for evaluation and
+        the sources panel)."""
+        hits, parts = self.stream_with_hits(question, history, mode)
+        return joined(parts), hits
+
+    def stream(self, question: str, history: Sequence[dict] = (),
+               mode: str | None = None) -> Iterator[str | Answer]:
+        """The answer as it is made: text pieces (in the llm mode, each verified sentence as soon
+        as the model has written it), then the Answer. Retrieval runs when the stream starts."""
+        yield from self.stream_with_hits(question, history, mode)[1]
+
+    def stream_with_hits(self, question: str, history: Sequence[dict] = (),
+                         mode: str | None = None) -> tuple[list[Hit], Iterator[str | Answer]]:
+        """Retrieve now; the answer stream over the hits (generation starts when it is read)."""
         question = question.strip()
         if not question:
-            return Answer("Bitte stellen Sie eine Frage.", (), refused=True), []
+            return [], replay(Answer("Bitte stellen Sie eine Frage.", (), refused=True))
         resolved = resolve(question, history)
         hits = self.retrieve(resolved)
         answerer = self.answerers[mode or self.default_mode()]
-        return answerer.answer(resolved, hits, history), hits
+        stream = getattr(answerer, "stream", None)
+        if stream is None:
+            return hits, replay(answerer.answer(resolved, hits, history))
+        return hits, stream(resolved, hits, history)
 
     def ingest(self, paths: Iterable[Path] | None = None, progress: bool = True) -> IngestReport:
         """Index the given files/folders (default: the corpus folder); report missing reports."""

@@ -1,7 +1,7 @@
 """What the web edges share, over the one Pipeline: the answer stream, documents (upload with
 content checks, delete, re-index, serving files known to the index), feedback, index status.
 
-`Service.stream` is the only answer path: non-streaming responses are its joined tokens.
+`Service.stream` is the only answer path: non-streaming responses are its joined pieces.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.corpus import SUFFIXES, decode_text, doc_id_for, looks_binary
 from assistant.pipeline import Pipeline
+from assistant.streaming import Held, joined, replay, tokens  # noqa: F401 (tokens: re-exported)
 from assistant.types import Answer, IngestReport
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,6 @@ class RequestError(Exception):
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.headers = status, headers
-
-
-def tokens(text: str) -> list[str]:
-    """Whitespace-delimited pieces of `text` that join back to exactly `text`."""
-    return re.findall(r"\S+\s*|\s+", text)
 
 
 def safe_filename(name: str | None, allowed: Sequence[str] = SUFFIXES) -> str:
@@ -83,9 +79,9 @@ class LlmGate:
     _count: threading.Lock = field(default_factory=threading.Lock)
     _run: threading.Lock = field(default_factory=threading.Lock)
 
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold the model for one answer, after those ahead; 429 with Retry-After if the line is full."""
+    def acquire(self) -> Callable[[bool], None]:
+        """Wait for the model, after those ahead (429 with Retry-After if the line is full); the
+        returned `release(finished)` frees it, from any thread, once."""
         with self._count:
             if self.inside > self.waiting:
                 wait = max(1, math.ceil(self.seconds * self.inside))
@@ -95,13 +91,32 @@ class LlmGate:
             self.inside += 1
             self.peak = max(self.peak, self.inside)
         try:
-            with self._run:
-                t = time.perf_counter()
-                yield
-                self.seconds = 0.7 * self.seconds + 0.3 * (time.perf_counter() - t)
-        finally:
+            self._run.acquire()  # a plain Lock: the stream may end on another thread
+        except BaseException:
             with self._count:
                 self.inside -= 1
+            raise
+        t, once = time.perf_counter(), threading.Lock()
+
+        def release(finished: bool = True) -> None:
+            if not once.acquire(blocking=False):
+                return
+            if finished:  # a client that left early says nothing about the time an answer takes
+                self.seconds = 0.7 * self.seconds + 0.3 * (time.perf_counter() - t)
+            self._run.release()
+            with self._count:
+                self.inside -= 1
+
+        return release
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold the model for one answer, after those ahead; 429 with Retry-After if the line is full."""
+        release = self.acquire()
+        try:
+            yield
+        finally:
+            release(True)
 
 
 @dataclass
@@ -135,23 +150,37 @@ class Service:
         return mode
 
     def stream(self, question: str, mode: str | None = None,
-               history: Sequence[dict] = ()) -> Iterator[str | Answer]:
-        """The one answer path: the answer text token by token, then the whole Answer.
+               history: Sequence[dict] = ()) -> Held:
+        """The one answer path: text pieces as they are made (verified sentences in the llm
+        mode), then the whole Answer.
 
-        The answer is made before the first token, so a refusal (400, 404, 429) comes before any
-        response starts and the model is free again before the tokens go out."""
+        Checked before it returns, so a refusal (400, 404, 429) comes before any response starts;
+        the model's slot is taken here too, and held until the stream ends or is closed (a client
+        that goes away) or dropped."""
         mode, question = self.check_mode(mode), self.check_question(question)
         t = time.perf_counter()
         if self.pipeline.store.count() == 0:
-            answer = Answer(EMPTY_INDEX, (), refused=True)
-        else:
-            assert self.gate is not None
-            with self.gate.slot() if mode == "llm" else nullcontext():
-                answer = self.pipeline.ask(question, history, mode)
-        log.info("Frage beantwortet: %d Zeichen, Modus %s, %d Belege, abgelehnt: %s, %.0f ms",
-                 len(question), mode, len(answer.citations), answer.refused,
-                 1000 * (time.perf_counter() - t))  # lengths only: questions and documents stay private
-        return iter([*tokens(answer.text), answer])
+            return Held(self._logged(replay(Answer(EMPTY_INDEX, (), refused=True)), question, mode, t),
+                        None)
+        assert self.gate is not None
+        release = self.gate.acquire() if mode == "llm" else None
+        parts = self.pipeline.stream(question, history, mode)
+        return Held(self._logged(parts, question, mode, t), release)
+
+    @staticmethod
+    def _logged(parts: Generator[str | Answer, None, None], question: str, mode: str,
+                t: float) -> Iterator[str | Answer]:
+        first = None
+        with closing(parts):  # a client that left stops the answerer and its model too
+            for part in parts:
+                if isinstance(part, Answer):  # lengths only: questions and documents stay private
+                    log.info("Frage beantwortet: %d Zeichen, Modus %s, %d Belege, abgelehnt: %s, "
+                             "%.0f ms (erstes Textstück nach %.0f ms)", len(question), mode,
+                             len(part.citations), part.refused, 1000 * (time.perf_counter() - t),
+                             1000 * ((first or time.perf_counter()) - t))
+                elif first is None:
+                    first = time.perf_counter()
+                yield part
 
     def check_question(self, question: str) -> str:
         """The question without control characters; empty or too long is a 400 (German)."""
@@ -237,13 +266,6 @@ class Service:
         with self.feedback_lock, self.feedback_path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(item, ensure_ascii=False) + "\n")
         return item
-
-
-def joined(parts: Iterable[str | Answer]) -> Answer:
-    """Collect a stream into its final Answer, with the text exactly as streamed."""
-    *text, answer = parts
-    assert isinstance(answer, Answer), "a stream ends with its Answer"
-    return replace(answer, text="".join(str(t) for t in text))
 
 
 def feedback_item(question: str, answer: dict, liked: bool, mode: str) -> dict:

@@ -18,6 +18,8 @@ from assistant.text import analyze, find_dates, sentence_spans
 from assistant.types import Hit
 
 _MARKER = re.compile(r"\s?\[(\d+(?:\s*,\s*\d+)*)\]")
+_ENUMERATOR = re.compile(r"^(?:\d{1,2}[.)]|[•▪◦‣∙·*–—-])\s+")  # a list item's number or bullet
+_LEADING_MARKERS = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
 WINDOW = 3  # sentences of a passage within which the facts of one claim must stand together
 _WORD = re.compile(r"\w+(?:[-.]\w+)*")
 # Capitalized German abstract nouns are no names: they are checked by the content overlap only.
@@ -33,6 +35,11 @@ class SentenceCheck:
     supported: bool
     unsupported_facts: tuple[str, ...] = ()
     corrected: bool = False
+
+    @property
+    def shown(self) -> str:
+        """The sentence as it is shown when supported: its text, then its passage numbers."""
+        return self.sentence + " " + "".join(f"[{n}]" for n in self.cited)
 
 
 @dataclass(frozen=True)
@@ -95,7 +102,8 @@ def _passage(hit: Hit) -> _Passage:
 
 
 def _joined(a: _Passage, b: _Passage) -> _Passage | None:
-    """The two passages as one, where one claim may span both: a heading with any other, or consecutive pieces of one document across their boundary.
+    """The two passages as one, where one claim may span both: a heading with any other, or
+    consecutive pieces of one document across their boundary.
     Two separate paragraphs are never joined: that is how a true date of one event gets
     attached to another."""
     terms = a.terms | b.terms
@@ -121,31 +129,39 @@ def _supports(sentence: str, passages: Sequence[_Passage]) -> tuple[bool, tuple[
     return not missing and overlap, missing
 
 
+def prepare(hits: Sequence[Hit]) -> list[_Passage]:
+    """The analyzed passages [1]..[n] that `check_sentence` checks against (once per answer)."""
+    return [_passage(h) for h in hits]
+
+
+def check_sentence(raw: str, passages: Sequence[_Passage]) -> SentenceCheck | None:
+    """Verify one answer sentence (with its [n] markers) against `passages`; None when it holds
+    nothing but markers. A wrong or missing number is corrected to the passage that supports it."""
+    cited = [int(n) for m in _MARKER.finditer(raw) for n in re.split(r"\s*,\s*", m.group(1))]
+    sentence = _MARKER.sub("", raw).strip()
+    if not sentence:
+        return None
+    valid = [n for n in dict.fromkeys(cited) if 1 <= n <= len(passages)]
+    claim = _ENUMERATOR.sub("", sentence)  # "1. Das Modellvorhaben …": the 1 is no claim
+    ok, missing = _supports(claim, [passages[n - 1] for n in valid])
+    corrected = False
+    if not ok:  # a wrong or missing number: are other passages the source?
+        found = _sources(claim, passages)
+        if found:
+            valid, ok, missing, corrected = found, True, (), True
+    corrected = corrected or valid != list(dict.fromkeys(cited))
+    return SentenceCheck(sentence, tuple(valid), ok, missing, corrected)
+
+
 def verify(text: str, hits: Sequence[Hit]) -> tuple[str, Verification]:
     """Keep the supported sentences of `text` (markers corrected), drop the rest; report each."""
-    passages = [_passage(h) for h in hits]
-    kept, checks = [], []
-    for a, b in _sentences_with_markers(text):
-        raw = text[a:b]
-        cited = [int(n) for m in _MARKER.finditer(raw) for n in re.split(r"\s*,\s*", m.group(1))]
-        sentence = _MARKER.sub("", raw).strip()
-        if not sentence:
-            continue
-        valid = [n for n in dict.fromkeys(cited) if 1 <= n <= len(hits)]
-        ok, missing = _supports(sentence, [passages[n - 1] for n in valid])
-        corrected = False
-        if not ok:  # a wrong or missing number: are other passages the source?
-            found = _sources(sentence, passages)
-            if found:
-                valid, ok, missing, corrected = found, True, (), True
-        corrected = corrected or valid != list(dict.fromkeys(cited))
-        checks.append(SentenceCheck(sentence, tuple(valid), ok, missing, corrected))
-        if ok:
-            kept.append(sentence + " " + "".join(f"[{n}]" for n in valid))
-    return " ".join(kept), Verification(tuple(checks))
+    passages = prepare(hits)
+    checks = [c for a, b in sentences_with_markers(text)
+              if (c := check_sentence(text[a:b], passages)) is not None]
+    return " ".join(c.shown for c in checks if c.supported), Verification(tuple(checks))
 
 
-def _sources(sentence: str, passages: list[_Passage]) -> list[int]:
+def _sources(sentence: str, passages: Sequence[_Passage]) -> list[int]:
     """One passage that supports the sentence, else two (a heading and its body, say)."""
     single = next((n for n, p in enumerate(passages, 1) if _supports(sentence, [p])[0]), None)
     if single is not None:
@@ -158,13 +174,15 @@ def _sources(sentence: str, passages: list[_Passage]) -> list[int]:
     return []
 
 
-def _sentences_with_markers(text: str) -> list[tuple[int, int]]:
-    """Sentence spans that include the [n] markers following each sentence."""
-    spans = sentence_spans(text)
+def sentences_with_markers(text: str) -> list[tuple[int, int]]:
+    """Sentence spans that include the [n] markers following each sentence: "… teil. [1] Herr
+    Lühr …" gives the [1] to the sentence before it, as the prompt asks the model to write."""
     out: list[tuple[int, int]] = []
-    for a, b in spans:
-        if out and _MARKER.fullmatch(" " + text[a:b].strip()):
-            out[-1] = (out[-1][0], b)  # a lone "[1]" belongs to the sentence before it
-        else:
+    for a, b in sentence_spans(text):
+        lead = _LEADING_MARKERS.match(text, a, b)
+        if out and lead:
+            out[-1] = (out[-1][0], lead.end())
+            a = lead.end() + len(text[lead.end():b]) - len(text[lead.end():b].lstrip())
+        if a < b:
             out.append((a, b))
     return out

@@ -47,3 +47,12 @@ def test_comma_lists_and_no_markers():
 def test_best_sentence_prefers_shared_terms():
     a, b = best_sentence(TEXT_B + " Danach folgte Düren.", "Wer lud zur Abschlussveranstaltung?")
     assert (TEXT_B + " Danach folgte Düren.")[a:b] == TEXT_B
+
+
+def test_best_sentence_credits_a_claim_word_that_begins_a_longer_one():
+    # Seed s12 in the llm mode: "arbeiten seit 2015 zusammen" quoted the photo caption (it shares
+    # "Erprobungsräume" and "2015" too) instead of the sentence that says it.
+    caption = "Vertreterinnen der Erprobungsräume beim IT-Gipfel 2015 in Berlin (v.l.n.r. Tigges, Krins)."
+    fact = "2015 haben sich die Erprobungsräume zusammengeschlossen."
+    a, b = best_sentence(caption + " " + fact, "Die Erprobungsräume arbeiten seit 2015 zusammen.")
+    assert (caption + " " + fact)[a:b] == fact

@@ -93,3 +93,10 @@ def test_facts_of_two_separate_paragraphs_are_not_joined_into_one_claim():
     text, _ = verify("Am 2. Mai 2016 lud das Bundesministerium des Innern zur Abschlussveranstaltung "
                      "ein [1][2].", joined)
     assert text.endswith("[1][2]")
+
+
+def test_the_number_of_a_list_item_is_no_claim():
+    text, v = verify("Eingeladen hatte:\n1. Staatssekretär Klaus Vitt [1].\n2. Ministerin Petra Sommer [1].",
+                     _hits(MEETING))
+    assert "1. Staatssekretär Klaus Vitt. [1]" in text and "Sommer" not in text
+    assert [c.supported for c in v.checks][1:] == [True, False]

@@ -12,6 +12,7 @@ import os
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no telemetry
 
 import html  # noqa: E402
+from contextlib import closing  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from urllib.parse import quote as urlquote  # noqa: E402
@@ -164,16 +165,17 @@ def build_ui(svc: Service) -> gr.Blocks:
                 messages[-1] = {"role": "assistant", "content": esc(str(e))}
                 yield "", messages, hist, gr.skip()
                 return
-            for part in parts:
-                if isinstance(part, str):
-                    text += part
-                    messages[-1] = {"role": "assistant", "content": esc(text)}
-                    yield "", messages, hist, gr.skip()
-                else:
-                    messages[-1] = {"role": "assistant", "content": esc(text) + references(part)}
-                    hist = [*hist, {"question": question, "answer": part.to_json(), "mode": mode_,
-                                    "index": len(messages) - 1}]
-                    yield "", messages, hist, sources_html(svc, part)
+            with closing(parts):  # a closed page stops the answer and frees the model
+                for part in parts:  # each piece is shown at once: a verified sentence in llm mode
+                    if isinstance(part, str):
+                        text += part
+                        messages[-1] = {"role": "assistant", "content": esc(text)}
+                        yield "", messages, hist, gr.skip()
+                    else:
+                        messages[-1] = {"role": "assistant", "content": esc(text) + references(part)}
+                        hist = [*hist, {"question": question, "answer": part.to_json(),
+                                        "mode": mode_, "index": len(messages) - 1}]
+                        yield "", messages, hist, sources_html(svc, part)
 
         def rate(hist: list, data: gr.LikeData) -> None:
             """Append 👍/👎 for the rated answer to the feedback file."""
