@@ -70,6 +70,9 @@ def compare(now: dict, before: dict, tolerance: float = 0.02) -> list[str]:
         for key in HIGHER_IS_BETTER:
             if m.get(key) is not None and old.get(key) is not None and m[key] < old[key] - tolerance:
                 found.append(f"{name}: {key} {old[key]:.3f} -> {m[key]:.3f}")
+        shown, old_shown = m.get("unsupported_facts_shown"), old.get("unsupported_facts_shown")
+        if shown and shown > (old_shown or 0):
+            found.append(f"{name}: unsupported_facts_shown {old_shown} -> {shown}")
         p95, old_p95 = m.get("latency_p95_ms"), old.get("latency_p95_ms")
         if p95 and old_p95 and p95 > 1.2 * old_p95 + 5:
             found.append(f"{name}: latency_p95_ms {old_p95} -> {p95}")
@@ -86,13 +89,21 @@ def gate(now: dict, thresholds: dict) -> list[str]:
 
 def write_report(out: Path, results: dict[str, tuple[dict, list[Verdict]]],
                  regressions: list[str]) -> None:
-    """metrics.json, report.md (every failure with its answer and citations) and chart.png."""
+    """metrics.json, report.md (every failure with its answer and citations), answers.jsonl
+    (every answer with its problems, citations and verification) and chart.png."""
     out.mkdir(parents=True, exist_ok=True)
     all_metrics = {name: m for name, (m, _) in results.items()}
     (out / "metrics.json").write_text(json.dumps(all_metrics, indent=2, ensure_ascii=False))
+    with (out / "answers.jsonl").open("w", encoding="utf-8") as f:
+        for name, (_, verdicts) in results.items():
+            for v in verdicts:
+                f.write(json.dumps({"set": name, "id": v.item.id, "question": v.item.question,
+                                    "ok": v.ok, "problems": v.problems, "seconds": v.seconds}
+                                   | v.answer.to_json(), ensure_ascii=False) + "\n")
     lines = ["# Evaluation", ""]
     keys = ["items", "pass_rate", "hit@1", "hit@5", "mrr", "source_cited", "right_source_or_refusal",
-            "key_terms", "citation_precision", "refusal_precision", "refusal_recall",
+            "key_terms", "citation_precision", "unsupported_facts_shown", "refusal_precision",
+            "refusal_recall",
             "latency_p50_ms", "latency_p95_ms"]
     lines += ["| metric | " + " | ".join(all_metrics) + " |",
               "|---|" + "---|" * len(all_metrics)]

@@ -1,6 +1,6 @@
 """Evaluation: question sets (JSONL, see evals/README.md), the check of one Answer, and the
 metrics over a set: retrieval hit@k and MRR, answer correctness (key terms, token F1), citation
-precision, refusal precision and recall, and latency.
+precision, unsupported facts shown, refusal precision and recall, and latency.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.citations import citing_sentence
-from assistant.text import analyze, normalize
+from assistant.text import analyze, normalize, sentence_spans
 from assistant.types import Answer, Chunk, Hit
+from assistant.verify import facts
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,20 @@ def check(item: Item, answer: Answer, hits: Sequence[Hit] = (), seconds: float =
         v.problems.append(f"Seite {item.page} nicht zitiert (zitiert: {[c.page for c in answer.citations]})")
     if item.quote and not any(_norm(item.quote) in _norm(c.quote) for c in answer.citations):
         v.problems.append(f"Zitat nicht belegt: {item.quote!r}")
+    v.problems += [f"nicht belegt gezeigt: {f}" for f in unsupported_facts(answer, hits)]
     return v
+
+
+def unsupported_facts(answer: Answer, hits: Sequence[Hit]) -> list[str]:
+    """Names, numbers and dates shown in an answer that none of its cited passages contains: an
+    audit of what the user saw, independent of how the answer was made (the llm mode's verifier
+    is stricter; this must stay empty in every mode)."""
+    if answer.refused or not hits:
+        return []
+    texts = {h.chunk.id: h.chunk.text for h in hits}
+    pool = set().union(*(analyze(texts.get(c.chunk_id, c.quote)) for c in answer.citations))
+    body = re.sub(r"\[\d+\]", " ", answer.text)
+    return [f for a, b in sentence_spans(body) for f, toks in facts(body[a:b]) if not toks <= pool]
 
 
 def right_source(v: Verdict) -> bool:
@@ -165,6 +179,8 @@ def metrics(verdicts: Sequence[Verdict]) -> dict:
                            for v in answerable if not v.answer.refused),
         "token_f1": share(f1s),
         "citation_precision": share(precisions),
+        "unsupported_facts_shown": sum(p.startswith("nicht belegt gezeigt") for v in verdicts
+                                       for p in v.problems),
         "refusal_precision": share(v.item.refuse for v in refused),
         "refusal_recall": share(v.answer.refused for v in should),
         "latency_p50_ms": round(1000 * statistics.median(secs), 1) if secs else None,

@@ -38,6 +38,20 @@ def test_metrics_rank_refusals_and_latency():
     assert m["latency_p50_ms"] == 20.0
 
 
+def test_a_name_or_number_no_cited_passage_holds_is_flagged():
+    meeting = Hit(Chunk("m", "d", "T", "s", "Aus dem Rheinland nahm Herr Kahlen teil.", 0, 40), 1.0)
+    cited = (Citation(1, "T", "s", None, "Aus dem Rheinland nahm Herr Kahlen teil.", "m"),)
+    item = Item("x", "Wer nahm teil?")
+    fine = check(item, Answer("Herr Kahlen aus dem Rheinland nahm teil. [1]", cited, False), [meeting])
+    invented = check(item, Answer("Herr Kahlen nahm teil. Es kamen 45 Gäste aus Kiel. [1]", cited, False),
+                     [meeting])
+    assert fine.ok and not invented.ok
+    assert invented.problems == ["nicht belegt gezeigt: 45", "nicht belegt gezeigt: Gäste",
+                                 "nicht belegt gezeigt: Kiel"]
+    assert metrics([fine, invented])["unsupported_facts_shown"] == 3
+    assert compare({"s": {"unsupported_facts_shown": 3}}, {"s": {"unsupported_facts_shown": 0}})
+
+
 def test_token_f1_and_citation_precision():
     assert token_f1("13. Juni 2016 in Berlin", "13.06.2016 in Berlin") == 1.0
     assert token_f1("Bonn", "Berlin") == 0.0
@@ -64,3 +78,8 @@ def test_eval_on_the_seed_set_writes_metrics_report_and_chart(tmp_path: Path):
     report = (tmp_path / "out" / "report.md").read_text()
     assert "## Failures: seed" in report
     assert (tmp_path / "out" / "chart.png").stat().st_size > 1000
+    answers = [json.loads(line) for line in (tmp_path / "out" / "answers.jsonl").open()]
+    assert [a["id"] for a in answers] == [v.item.id for v in verdicts]
+    s01 = next(a for a in answers if a["id"] == "s01")
+    assert "Kahlen" in s01["answer"] and s01["citations"] and s01["ok"]
+    assert m["unsupported_facts_shown"] == 0  # extractive answers are verbatim sentences
