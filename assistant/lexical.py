@@ -32,6 +32,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS vocab USING fts5vocab(fts, 'row');
 CREATE TABLE IF NOT EXISTS docs (doc_id TEXT PRIMARY KEY, hash TEXT NOT NULL, path TEXT,
                                  title TEXT, chunks INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (doc_id TEXT PRIMARY KEY, pid INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,
+                                  doc_id TEXT NOT NULL, hash TEXT NOT NULL);
 """
 
 
@@ -69,6 +71,20 @@ class LexicalIndex:
                                (cur.lastrowid, toks))
             db.execute("INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?)",
                        (doc_id, doc_hash, path, title, total))
+
+    def remember_file(self, path: str, fingerprint: str, doc_id: str, doc_hash: str) -> None:
+        """Note that the file with these bytes gave this document version (see known_file)."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
+                             (path, fingerprint, doc_id, doc_hash))
+
+    def known_file(self, path: str, fingerprint: str) -> str | None:
+        """The document id of a file whose bytes are unchanged since it gave the version the
+        ledger holds now; None when it must be read again (new, changed, or removed since)."""
+        rows = self._rows("SELECT f.doc_id FROM files f JOIN docs d ON d.doc_id = f.doc_id "
+                          "AND d.hash = f.hash WHERE f.path = ? AND f.fingerprint = ?",
+                          (path, fingerprint))
+        return rows[0][0] if rows else None
 
     def remove_doc(self, doc_id: str) -> None:
         """Forget a document: its chunks and its ledger entry."""

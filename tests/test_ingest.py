@@ -99,3 +99,29 @@ def test_index_survives_a_restart(fake_pipeline, tmp_path: Path):
     again = build_pipeline(fake_pipeline.settings, embedder=FakeEmbedder())
     assert again.store.count() == fake_pipeline.store.count()
     assert again.ingest(progress=False).added == 0
+
+
+def test_an_unchanged_file_is_not_even_read_again(tmp_path, fake_embedder, monkeypatch):
+    import assistant.ingest as ingest_mod
+    from assistant.pipeline import build_pipeline
+    from tests.conftest import make_settings
+
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Der Lenkungskreis tagte am 3. Mai 2018 in Bremen.", encoding="utf-8")
+    (corpus / "b.txt").write_text("Die Sitzung in Hannover fand im Juni statt.", encoding="utf-8")
+    p = build_pipeline(make_settings(tmp_path, corpus), embedder=fake_embedder)
+    assert p.ingest(progress=False).added == 2
+    reads = []
+    real = ingest_mod.load_document
+    monkeypatch.setattr(ingest_mod, "load_document", lambda f, e: reads.append(f.name) or real(f, e))
+    again = p.ingest(progress=False)
+    assert reads == [] and again.unchanged == 2 and again.added == 0 and again.documents == 2
+    (corpus / "b.txt").write_text("Die Sitzung in Hannover fand im Juli statt.", encoding="utf-8")
+    changed = p.ingest(progress=False)
+    assert reads == ["b.txt"] and changed.added == 1 and changed.removed == 1
+    [top, *_] = p.retrieve("Sitzung in Hannover")
+    assert "im Juli statt" in top.chunk.text
+    # a removed document is read again when its file comes back, even with the same bytes
+    p.remove_document(next(d for d in p.lexical.docs() if "b" in d))
+    assert p.ingest(progress=False).added == 1 and reads[-1] == "b.txt"
