@@ -28,6 +28,7 @@ from assistant.types import Answer, Hit
 from assistant.verify import SentenceCheck, Verification, check_sentence, facts, prepare
 
 log = logging.getLogger(__name__)
+SUPPLEMENT = "Laut Quelle:"  # introduces evidence the model's answer left out, quoted verbatim
 FACT_KINDS = ("person", "date", "place", "price", "count", "list")
 _NAME_AFTER = re.compile(r"\s+(?:[A-ZÄÖÜ][\w.-]+\s+){0,2}[A-ZÄÖÜ][\w-]+")
 _WORD = re.compile(r"\w+(?:[-.]\w+)*")
@@ -84,7 +85,7 @@ class LlmAnswerer:
             return
         added = self._omitted(question, extractive, " ".join(shown.kept), hits)
         for n, quote in added:
-            yield shown.show(f"Laut Quelle: „{quote}“ [{n}]")
+            yield shown.show(f"{SUPPLEMENT} „{quote}“ [{n}]")
         spans = {n: (i, i + len(quote)) for n, quote in added
                  if (i := hits[n - 1].chunk.text.find(quote)) >= 0}
         _, citations = cite(" ".join(shown.kept), hits, spans)  # a passage quoted in full: in full

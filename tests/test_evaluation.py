@@ -45,7 +45,9 @@ def test_a_name_or_number_no_cited_passage_holds_is_flagged():
     fine = check(item, Answer("Herr Kahlen aus dem Rheinland nahm teil. [1]", cited, False), [meeting])
     invented = check(item, Answer("Herr Kahlen nahm teil. Es kamen 45 Gäste aus Kiel. [1]", cited, False),
                      [meeting])
-    assert fine.ok and not invented.ok
+    quoted = check(item, Answer("Herr Kahlen nahm teil. [1] Laut Quelle: „Aus dem Rheinland nahm Herr "
+                                "Kahlen teil.“ [1]", cited, False), [meeting])
+    assert fine.ok and quoted.ok and not invented.ok
     assert invented.problems == ["nicht belegt gezeigt: 45", "nicht belegt gezeigt: Gäste",
                                  "nicht belegt gezeigt: Kiel"]
     assert metrics([fine, invented])["unsupported_facts_shown"] == 3
