@@ -47,7 +47,8 @@ def ingest(paths: Iterable[Path], manifest: dict[str, ManifestEntry], embedder: 
     for f in tqdm(files, desc="Dokumente", unit="Datei", disable=not progress, file=sys.stderr):
         t_read = time.perf_counter()
         fp = file_fingerprint(f, manifest.get(f.name), max_chars)
-        known = lexical.known_file(str(f.resolve()), fp) if fp else None
+        key = os.fsencode(f.resolve()).decode("utf-8", "backslashreplace")  # any name SQLite can hold
+        known = lexical.known_file(key, fp) if fp else None
         if known is not None and known not in seen:  # same bytes, same settings: not even read
             seen[known] = f
             report.documents += 1
@@ -69,7 +70,7 @@ def ingest(paths: Iterable[Path], manifest: dict[str, ManifestEntry], embedder: 
         report.documents += 1
         _sync_document(doc, embedder, store, lexical, max_chars, batch, progress, report)
         if fp:
-            lexical.remember_file(str(f.resolve()), fp, doc.id, doc_state_hash(doc, max_chars))
+            lexical.remember_file(key, fp, doc.id, doc_state_hash(doc, max_chars))
     _prune(paths, seen, store, lexical, report)
     recover(store, lexical)
     report.seconds = time.perf_counter() - t0

@@ -50,6 +50,7 @@ class LexicalIndex:
         # One connection serves all threads of a process: the lock keeps a reader from seeing
         # another thread's transaction half done (old chunks deleted, new ones not yet added).
         self._lock = threading.RLock()
+        self._commits = 0
 
     def _rows(self, sql: str, params: Sequence = ()) -> list[tuple]:
         with self._lock:
@@ -102,6 +103,12 @@ class LexicalIndex:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            self._commits += 1
+
+    def version(self) -> tuple[int, int]:
+        """Changes when any process commits: ours counted here, others' by SQLite's data_version."""
+        with self._lock:
+            return self._commits, self._db.execute("PRAGMA data_version").fetchone()[0]
 
     def _delete_ids(self, ids: Iterable[str]) -> None:
         for cid in ids:

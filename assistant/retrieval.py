@@ -48,7 +48,19 @@ class HybridRetriever:
         self._bm25 = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bm25")
 
     def retrieve(self, question: str, k: int) -> list[Hit]:
-        """The k best chunks for the question, each with its dense and BM25 evidence."""
+        """The k best chunks for the question, each with its dense and BM25 evidence.
+
+        The searches and the committed-check see one state of the index: if an ingest commits
+        in between (the old version of a document found, then filtered out as replaced, while
+        its new version was not yet found), retrieval runs again, up to three times."""
+        for _ in range(3):
+            before = self.lexical.version()
+            hits = self._retrieve(question, k)
+            if self.lexical.version() == before:
+                break
+        return hits
+
+    def _retrieve(self, question: str, k: int) -> list[Hit]:
         n = self.params.candidates
         pending = self._bm25.submit(self.lexical.search, question, n) \
             if self.params.lexical_weight > 0 else None
