@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from assistant.evaluation import check, load_items
 from assistant.pipeline import build_pipeline
 from assistant.service import EMPTY_INDEX, RequestError, Service, safe_filename, tokens
 from tests.conftest import CORPUS, make_settings
+from tests.live import serve_app
 
 QUESTION = "Wer nahm am 13. Juni 2016 teil?"
 NAMES = ("Kahlen", "Schlusche", "Brockmann", "Lühr")
@@ -68,18 +67,8 @@ def start_server(tmp: Path, embedder, extra: dict[str, str] | None = None) -> Li
         (corpus / name).write_text(text, encoding="utf-8")
     pipeline = build_pipeline(make_settings(tmp, corpus), embedder=embedder)
     pipeline.ingest(progress=False)
-    app = create_app(pipeline)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "Server startete nicht"
-        time.sleep(0.05)
-    return Live(f"http://127.0.0.1:{port}", app.state.service, corpus, server, thread)
+    served = serve_app(create_app(pipeline))
+    return Live(served.url, served.app.state.service, corpus, served.server, served.thread)
 
 
 def make_pdf(path: Path, pages: list[str]) -> Path:
