@@ -386,7 +386,6 @@ def test_the_real_model_streams_its_first_sentence_before_it_ends(tmp_path, real
     from assistant.generation import LlamaCppGenerator
 
     qwen = LlamaCppGenerator(MODEL_PATH, n_threads=2, n_ctx=2048)
-    # Qwen answers most seed questions in one sentence; this one it answered with a list
-    # (bench/out/llm_speed.json), so there is a first sentence to show before the end.
+    # Qwen answers most seed questions in one sentence; two events ask for two.
     first_piece_before_the_end(tmp_path, qwen, real_pipeline.embedder,
-                               "Welche Themen standen auf der Tagesordnung?")
+                               "Was geschah am 2. Mai 2016 und was am 13. Juni 2016?")
