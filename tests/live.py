@@ -30,6 +30,14 @@ class Served:
     server: uvicorn.Server
     thread: threading.Thread
 
+    @property
+    def service(self):
+        return self.app.state.service
+
+    @property
+    def corpus(self) -> Path:
+        return Path(self.service.pipeline.settings.corpus_dir)
+
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)

@@ -9,24 +9,20 @@ every connection attempt of this process, so a phone-home from Gradio or FastAPI
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from fpdf import FPDF
 
 from assistant.api import create_app
 from assistant.evaluation import check, load_items
 from assistant.pipeline import build_pipeline
-from assistant.service import EMPTY_INDEX, RequestError, Service, safe_filename, tokens
-from tests.conftest import CORPUS, make_settings
-from tests.live import serve_app
+from assistant.service import EMPTY_INDEX, RequestError, safe_filename, tokens
+from tests.conftest import make_settings
+from tests.live import Served, seeded_pipeline, serve_app
 
 QUESTION = "Wer nahm am 13. Juni 2016 teil?"
 NAMES = ("Kahlen", "Schlusche", "Brockmann", "Lühr")
@@ -44,31 +40,9 @@ def _audit(event: str, args: tuple) -> None:
 sys.addaudithook(_audit)
 
 
-@dataclass
-class Live:
-    """A running server: its base URL, the service behind it and its corpus folder."""
-
-    url: str
-    service: Service
-    corpus: Path
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
-def start_server(tmp: Path, embedder, extra: dict[str, str] | None = None) -> Live:
+def start_server(tmp: Path, embedder, extra: dict[str, str] | None = None) -> Served:
     """Copy the corpus (plus `extra` files), ingest it, serve the app on a free loopback port."""
-    corpus = tmp / "corpus"
-    shutil.copytree(CORPUS, corpus, ignore=shutil.ignore_patterns("README.md"))
-    for name, text in (extra or {}).items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    pipeline = build_pipeline(make_settings(tmp, corpus), embedder=embedder)
-    pipeline.ingest(progress=False)
-    served = serve_app(create_app(pipeline))
-    return Live(served.url, served.app.state.service, corpus, served.server, served.thread)
+    return serve_app(create_app(seeded_pipeline(tmp, embedder, extra)))
 
 
 def make_pdf(path: Path, pages: list[str]) -> Path:
