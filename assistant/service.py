@@ -15,13 +15,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.corpus import SUFFIXES, decode_text, doc_id_for, looks_binary
 from assistant.pipeline import Pipeline
-from assistant.streaming import Held, joined, replay, tokens  # noqa: F401 (tokens: re-exported)
+from assistant.streaming import Held, joined, replay
 from assistant.types import Answer, IngestReport
 
 log = logging.getLogger(__name__)
@@ -108,15 +108,6 @@ class LlmGate:
                 self.inside -= 1
 
         return release
-
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold the model for one answer, after those ahead; 429 with Retry-After if the line is full."""
-        release = self.acquire()
-        try:
-            yield
-        finally:
-            release(True)
 
 
 @dataclass

@@ -20,7 +20,8 @@ from fpdf import FPDF
 from assistant.api import create_app
 from assistant.evaluation import check, load_items
 from assistant.pipeline import build_pipeline
-from assistant.service import EMPTY_INDEX, RequestError, safe_filename, tokens
+from assistant.service import EMPTY_INDEX, RequestError, safe_filename
+from assistant.streaming import tokens
 from tests.conftest import make_settings
 from tests.live import Served, seeded_pipeline, serve_app
 
