@@ -187,18 +187,31 @@ class LexicalIndex:
         if self._rows("SELECT 1 FROM vocab WHERE term > ? AND term < ? LIMIT 1",
                       (term, term + "\uffff")):
             return True
-        stems = [term[:i] for i in range(max(4, len(term) - 2), len(term))]
+        if self.inflections(term):
+            return True
         splits = []
         for i in range(3, len(term) - 2):
             left, right = term[:i], term[i:]
             for link in ("", "s", "e", "en", "n", "es", "er"):  # German linking elements
                 if right.startswith(link) and len(right) - len(link) >= 3:
                     splits.append((left, right[len(link):]))
-        wanted = set(stems) | {x for pair in splits for x in pair}
+        wanted = {x for pair in splits for x in pair}
+        if not wanted:
+            return False
         marks = ",".join("?" * len(wanted))
         known = {r[0] for r in self._rows(f"SELECT term FROM vocab WHERE term IN ({marks})",
                                           sorted(wanted))}
-        return any(s in known for s in stems) or any(a in known and b in known for a, b in splits)
+        return any(a in known and b in known for a, b in splits)
+
+    def inflections(self, term: str) -> list[str]:
+        """Indexed words that an unindexed term inflects, one or two letters shorter
+        ("gateways" -> "gateway": the German stemmer keeps an English plural s)."""
+        if len(term) < 5 or not term.isalpha():
+            return []
+        stems = [term[:i] for i in range(max(4, len(term) - 2), len(term))]
+        marks = ",".join("?" * len(stems))
+        return sorted((r[0] for r in self._rows(f"SELECT term FROM vocab WHERE term IN ({marks})",
+                                                stems)), key=len, reverse=True)
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Top-k (chunk id, BM25 score) for the analyzed query and its compound heads, best first."""

@@ -141,7 +141,8 @@ def build_pipeline(settings: Settings, embedder: Embedder | None = None,
     retriever = HybridRetriever(embedder, store, lexical, params)
     extractive = ExtractiveAnswerer(lexical, settings.max_answer_sentences, settings.min_dense,
                                     settings.min_coverage, settings.rescue_dense,
-                                    settings.min_unknown, settings.rank_prior)
+                                    settings.min_unknown, settings.rank_prior,
+                                    settings.passage_weight)
     answerers: dict[str, Answerer] = {"extractive": extractive}
     generator = generator or build_generator(settings)
     if generator is not None:

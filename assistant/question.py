@@ -43,6 +43,8 @@ class TermStats(Protocol):
 
     def explains(self, term: str) -> bool: ...
 
+    def inflections(self, term: str) -> list[str]: ...
+
 
 @dataclass(frozen=True)
 class Need:
@@ -93,7 +95,8 @@ class Question:
 
 def analyze_question(text: str, stats: TermStats) -> Question:
     """Weigh the question's terms: IDF, x2 for nouns (capitalized after the first word), x0.3 for
-    the auxiliary tokens of a date; compounds may be met by their head for half credit."""
+    the auxiliary tokens of a date; compounds may be met by their head for half credit, and an
+    unindexed word by the indexed word it inflects for full credit."""
     terms = list(dict.fromkeys(analyze(text)))
     idf = stats.idf(terms)
     heads = stats.heads(terms)
@@ -105,6 +108,8 @@ def analyze_question(text: str, stats: TermStats) -> Question:
     for t in terms:
         w = idf.get(t, 0.0) * (0.3 if _AUX_DATE.fullmatch(t) else 1.0) * (2.0 if t in nouns else 1.0)
         forms = ((t, 1.0),) + (((heads[t], 0.5),) if t in heads else ())
+        if t in df_zero:  # "gateways" is met by the indexed "gateway"
+            forms += tuple((v, 1.0) for v in stats.inflections(t))
         known = t not in df_zero or stats.explains(t)
         needs.append(Need(t, w, forms, known, t in nouns))
     kind, looks_like = "", None

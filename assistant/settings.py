@@ -79,8 +79,10 @@ class Settings(BaseSettings):
                              "unter der nur starke Wortübereinstimmung eine Antwort trägt.")
     rescue_dense: float = Field(1.0, description="Ähnlichkeit, ab der eine Frage mit einem im "
                                 "Korpus unbekannten Hauptwort trotzdem beantwortet wird (1.0 = nie).")
-    rank_prior: float = Field(0.5, description="Bonus eines Satzes für den Rang seiner Passage "
+    rank_prior: float = Field(0.6, description="Bonus eines Satzes für den Rang seiner Passage "
                               "(geteilt durch 1 + Rang nach dichter Ähnlichkeit) bei der Satzauswahl.")
+    passage_weight: float = Field(0.6, description="Gewicht, mit dem die Abdeckung der Fragewörter "
+                                  "durch die ganze Passage in die Bewertung ihrer Sätze eingeht.")
     min_unknown: float = Field(0.25, description="Anteil des Fragegewichts auf im Korpus unbekannten "
                                "Hauptwörtern, ab dem bei schwacher Abdeckung abgelehnt wird.")
     min_coverage: float = Field(0.5, description="Anteil der (IDF-gewichteten) Fragewörter, den "

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant.extractive import REFUSAL
+from assistant.extractive import REFUSAL, ExtractiveAnswerer
+from assistant.lexical import LexicalIndex
 from assistant.pipeline import build_pipeline
+from assistant.question import analyze_question
+from assistant.types import Chunk, Hit
 from tests.conftest import FakeEmbedder, make_settings
 
 
@@ -76,3 +79,58 @@ def test_json_contract(pipeline):
     assert set(out["citations"][0]) == {"n", "title", "source", "page", "quote"}
     refused = pipeline.ask("Was kostet ein Personalausweis?").to_json()
     assert refused["refused"] is True and refused["citations"] == [] and refused["closest"]
+
+
+# Sentence choice over hand-made hits, with a real (in-memory) lexical index for the term weights.
+
+def _stats(passages: dict[str, str]) -> LexicalIndex:
+    lex = LexicalIndex(None)
+    fillers = {f"f{i}": t for i, t in enumerate([
+        "Der Drucker im Lehrerzimmer wird über CUPS verwaltet.",
+        "Schüler melden sich mit ihrem Konto an den Arbeitsplatzrechnern an.",
+        "Die Sicherung läuft jede Nacht auf den Backup-Server."])}
+    for cid, text in {**passages, **fillers}.items():
+        lex.replace_doc(cid, cid, cid, cid, [(cid, text)], [], 1)
+    return lex
+
+
+def _hit(cid: str, text: str, page: int, dense: float) -> Hit:
+    chunk = Chunk(cid, cid, "Handbuch", "handbuch.pdf", text, 0, len(text), page=page)
+    return Hit(chunk, score=dense, dense=dense)
+
+
+ROOT_ACCOUNT = ("Bei der Installation wird ein erstes Konto angelegt, der Erstbenutzer. "
+                "Dieses Konto ist besonders: Die Berechtigung für sein Home-Verzeichnis steht auf 700.")
+ALL_ACCOUNTS = ("Die Berechtigung für jedes Home-Verzeichnis legt der Administrator fest. "
+                "Etliche Dateien sollen für andere lesbar sein.")
+
+
+@pytest.mark.parametrize(("passage_weight", "page"), [(0.6, 60), (0.0, 12)])
+def test_the_passage_around_a_sentence_decides_between_equally_covering_sentences(
+        passage_weight, page):
+    # Both candidate sentences cover "Berechtigung" and "Home-Verzeichnis"; only the passage of
+    # the right one also names the Erstbenutzer the question asks about. The other passage comes
+    # first and the rank bonus is off, so without the passage term the wrong page wins.
+    stats = _stats({"p60": ROOT_ACCOUNT, "p12": ALL_ACCOUNTS})
+    hits = [_hit("p12", ALL_ACCOUNTS, 12, 0.9), _hit("p60", ROOT_ACCOUNT, 60, 0.9)]
+    answerer = ExtractiveAnswerer(stats, min_dense=0.5, rank_prior=0.0,
+                                  passage_weight=passage_weight)
+    a = answerer.answer("Welche Berechtigung hat das Home-Verzeichnis des Erstbenutzers?", hits)
+    assert not a.refused
+    assert [c.page for c in a.citations] == [page]
+    assert ("auf 700" in a.text) == (page == 60)
+
+
+def test_an_english_plural_meets_its_indexed_singular():
+    # The German stemmer keeps the s of "Gateways"; the indexed word is "gateway".
+    router = ("The debian-edu-router-config package simplifies the setup of a gateway "
+              "for a Debian Edu network.")
+    tunnel = "Das Paket autossh erlaubt das Einrichten eines SSH-Tunnels zu einer Maschine."
+    stats = _stats({"p24": router, "p83": tunnel})
+    assert stats.inflections("gateways") == ["gateway"]
+    q = analyze_question("Welches Paket hilft beim Einrichten eines Gateways?", stats)
+    (need,) = [n for n in q.needs if n.term == "gateways"]
+    assert ("gateway", 1.0) in need.forms and need.known
+    hits = [_hit("p83", tunnel, 83, 0.9), _hit("p24", router, 24, 0.88)]
+    a = ExtractiveAnswerer(stats, min_dense=0.5).answer(q.text, hits)
+    assert 24 in [c.page for c in a.citations] and "debian-edu-router-config" in a.text
