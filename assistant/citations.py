@@ -71,8 +71,15 @@ def passage_citation(n: int, hit: Hit, span: tuple[int, int] | None = None) -> C
 
 
 def citing_sentence(text: str, marker_at: int) -> str:
-    """The sentence of `text` that a marker at `marker_at` belongs to (markers removed)."""
-    before = _MARKER.sub("", text[:marker_at])
+    """The sentence of `text` that a marker at `marker_at` belongs to (markers removed). An
+    earlier marker ends the sentence before it, also where a quoted list item or command has no
+    full stop ("... home0 [1] – Arbeitsplatzrechner: 30 GiB. [2]")."""
+    start = 0
+    for m in reversed([m for m in _MARKER.finditer(text, 0, marker_at) if m.end() <= marker_at]):
+        if _MARKER.sub("", text[m.end():marker_at]).strip():  # "[1] [2]": both cite one sentence
+            start = m.end()
+            break
+    before = _MARKER.sub("", text[start:marker_at])
     spans = sentence_spans(before)
     return before[spans[-1][0]:spans[-1][1]] if spans else before
 

@@ -6,7 +6,8 @@ when the sentence has what the question word asks for (a person for "Wer", a dat
 a number for "Wie viele"), plus a bonus for its passage's rank by dense similarity, plus the
 passage's own coverage of the question's terms (weighted by passage_weight). The best
 sentence is extended by its continuation (a sentence ending in a colon is one unit with the
-next; a next sentence opening with "Darin", "Dabei", ... is added), by a neighbour that
+next; a next sentence opening with "Darin", "Dabei", ... is added, and for a task question
+("Wie kann ich ...?") the next sentence in any case), by a neighbour that
 supplies the asked-for type, and by sentences that add coverage.
 """
 
@@ -87,8 +88,11 @@ class ExtractiveAnswerer:
         best = ranked[0]
         chosen = [best]
         nxt = _following(best, sentences, hits[best.rank].chunk.text)
-        if nxt and _ANAPHOR.match(hits[best.rank].chunk.text[nxt.span[0]:]):
-            chosen.append(nxt)  # "... einen Brief gesendet. Darin wurde ..."
+        if nxt and (_ANAPHOR.match(hits[best.rank].chunk.text[nxt.span[0]:]) or q.kind == "task"):
+            # "... einen Brief gesendet. Darin wurde ...", and for "Wie kann ich ...?" the
+            # instruction after the sentence naming the situation ("... eine Firmware. In diesem
+            # Fall muss ...")
+            chosen.append(nxt)
         covered = set().union(*(s.terms for s in chosen))
         for s in ranked[1:]:
             if len(chosen) >= self.max_sentences:

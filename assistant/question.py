@@ -13,7 +13,7 @@ from typing import Protocol
 
 from assistant.text import analyze, find_dates, stem
 
-_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
+_TYPES: list[tuple[str, re.Pattern, re.Pattern | None]] = [
     ("person", re.compile(r"^\W*(?:\w+\s+)?(wer|wem|wen|wessen|who)\b", re.I),
      re.compile(r"\b(Herrn?|Frau|Dr\.|Prof\.|Staatssekretär\w*|Staatsrat|Verbandsdirektor\w*|"
                 r"Minister\w*|Bürgermeister\w*|Landrat|Präsident\w*|v\.l\.n\.r\.)")),
@@ -29,6 +29,10 @@ _TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
      re.compile(r"\b(\d+|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf)\b", re.I)),
     ("list", re.compile(r"^\W*(welche|nenne|liste|which)\b", re.I),
      re.compile(r"(,[^,]+){2,}")),
+    # "Wie kann ich ...", "Was kann ich tun?", "Wo trage ich ... ein?": a task of the asker's.
+    # No answer pattern: the instruction is whatever follows the sentence naming the situation.
+    ("task", re.compile(r"^\W*(?:[^?]*?\.\s+)?(wie|was|wo|womit|mit welche\w*|über welche\w*)\b"
+                        r"[^?]*\b(ich|wir)\b", re.I), None),
 ]
 _AUX_DATE = re.compile(r"m\d{6}|dm\d{4}")
 _WORD = re.compile(r"\w+")
@@ -63,7 +67,7 @@ class Question:
 
     text: str
     needs: tuple[Need, ...]
-    kind: str  # person, date, place, price, count, list, or ""
+    kind: str  # person, date, place, price, count, list, task, or ""
     looks_like: re.Pattern | None
 
     @property

@@ -59,6 +59,15 @@ def test_token_f1_and_citation_precision():
     assert token_f1("Bonn", "Berlin") == 0.0
     bad = Answer("Das Treffen war in Bonn [1].", (Citation(1, "T", "s", None, "Es war in Berlin."),), False)
     assert citation_precision(bad) == 0.0
+    # A marker ends the sentence it cites, also where the quoted command has no full stop.
+    two = Answer("Verwenden Sie: lvextend -L30G /dev/vg_system/home0 [1] – Arbeitsplatzrechner: "
+                 "30 GiB. [2]", (Citation(1, "T", "s", 90, "Verwenden Sie: lvextend -L30G "
+                                          "/dev/vg_system/home0"),
+                                 Citation(2, "T", "s", 13, "– Arbeitsplatzrechner: 30 GiB.")), False)
+    assert citation_precision(two) == 1.0
+    both = Answer("Der Server heißt tjener. [1] [2]", (Citation(1, "T", "s", 8, "Der Server heißt tjener."),
+                                                      Citation(2, "T", "s", 9, "Server: tjener")), False)
+    assert citation_precision(both) == 1.0
 
 
 def test_compare_flags_a_drop_but_not_noise():

@@ -134,3 +134,29 @@ def test_an_english_plural_meets_its_indexed_singular():
     hits = [_hit("p83", tunnel, 83, 0.9), _hit("p24", router, 24, 0.88)]
     a = ExtractiveAnswerer(stats, min_dense=0.5).answer(q.text, hits)
     assert 24 in [c.page for c in a.citations] and "debian-edu-router-config" in a.text
+
+
+PXE = ("Wenn die PXE-Installation mit einer Fehlermeldung fehlschlägt, die behauptet, dass eine "
+       "XXX.bin-Datei fehlt, dann benötigt die Netzwerkkarte höchstwahrscheinlich eine nicht-freie "
+       "Firmware. In diesem Fall muss die Initrd mit dem Befehl pxe-addfirmware ergänzt werden. "
+       "Die Firmware-Pakete liegen im Bereich non-free.")
+
+
+@pytest.mark.parametrize(("question", "kind", "instruction"), [
+    ("Die PXE-Installation bricht mit einer fehlenden XXX.bin-Datei ab. Was kann ich tun?",
+     "task", True),
+    ("Wann fehlt bei der PXE-Installation eine XXX.bin-Datei?", "date", False),
+    ("Was benötigt die Netzwerkkarte, wenn bei der PXE-Installation eine XXX.bin-Datei fehlt?",
+     "", False),
+])
+def test_a_task_question_gets_the_instruction_after_the_sentence_naming_its_situation(
+        question, kind, instruction):
+    stats = _stats({"p43": PXE})
+    assert analyze_question(question, stats).kind == kind
+    a = ExtractiveAnswerer(stats, min_dense=0.5).answer(question, [_hit("p43", PXE, 43, 0.9)])
+    if kind == "date":
+        assert a.refused  # no date in the passage: the type rule refuses
+        return
+    assert a.text.startswith("Wenn die PXE-Installation mit einer Fehlermeldung fehlschlägt")
+    assert ("pxe-addfirmware" in a.text) == instruction
+    assert "non-free" not in a.text
