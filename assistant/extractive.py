@@ -7,7 +7,8 @@ a number for "Wie viele"), plus a bonus for its passage's rank by dense similari
 passage's own coverage of the question's terms (weighted by passage_weight). The best
 sentence is extended by its continuation (a sentence ending in a colon is one unit with the
 next; a next sentence opening with "Darin", "Dabei", ... is added, and for a task question
-("Wie kann ich ...?") the next sentence in any case), by a neighbour that
+("Wie kann ich ...?") the next sentence in any case; a best sentence pointing back, "Von dieser
+Maschine aus ...", gets the one before), by a neighbour that
 supplies the asked-for type, and by sentences that add coverage.
 """
 
@@ -26,6 +27,8 @@ REFUSAL = "Dazu enthalten die Quellen keine Angaben."
 _PROSE_END = re.compile(r"[.!?:;)\"“”]$")
 _ANAPHOR = re.compile(r"^(Darin|Dabei|Dazu|Damit|Daher|Dort|Deshalb|Diese[rsmn]?|Dies|Hierbei|"
                       r"Hierzu|Außerdem|Zudem|Ferner)\b")
+_POINTS_BACK = re.compile(r"^(?:(?:von|auf|in|mit|bei|aus|an|nach|zu)\s+)?(?:diese[rsmn]?|dies|dort|"
+                          r"dann|damit|dabei|dazu|daher|deshalb|hierzu|hierbei|hierfür|dafür)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,15 @@ class ExtractiveAnswerer:
             if gain >= 0.2 and (adjacent or s.score >= 0.6 * best.score) or completes:
                 chosen.append(s)
                 covered |= s.terms
+        # A best sentence that points back ("Von dieser Maschine aus ...", "Dies erlaubt ...")
+        # needs the sentence it points to, and so on while there is room.
+        text, cur = hits[best.rank].chunk.text, best
+        while len(chosen) < self.max_sentences and _POINTS_BACK.match(text[cur.span[0]:]):
+            prev = _preceding(cur, sentences, text)
+            if prev is None or prev in chosen:
+                break
+            chosen.append(prev)
+            cur = prev
         return sorted(chosen, key=lambda s: (s.rank, s.span))
 
 
@@ -161,6 +173,13 @@ def _following(s: _Sentence, sentences: list[_Sentence], text: str) -> _Sentence
     after = [x for x in sentences if x.rank == s.rank and x.span[0] >= s.span[1]]
     first = min(after, key=lambda x: x.span[0], default=None)
     return first if first and not text[s.span[1]:first.span[0]].strip() else None
+
+
+def _preceding(s: _Sentence, sentences: list[_Sentence], text: str) -> _Sentence | None:
+    """The sentence right before `s` in the same passage, across a line break."""
+    before = [x for x in sentences if x.rank == s.rank and x.span[1] <= s.span[0]]
+    last = max(before, key=lambda x: x.span[1], default=None)
+    return last if last and not text[last.span[1]:s.span[0]].strip() else None
 
 
 def _compose(chosen: list[_Sentence], hits: Sequence[Hit]) -> Answer:

@@ -160,3 +160,20 @@ def test_a_task_question_gets_the_instruction_after_the_sentence_naming_its_situ
     assert a.text.startswith("Wenn die PXE-Installation mit einer Fehlermeldung fehlschlägt")
     assert ("pxe-addfirmware" in a.text) == instruction
     assert "non-free" not in a.text
+
+
+TUNNEL = ("14.14 Zugriff auf Server hinter einer Firewall\n"
+          "Um Maschinen, die hinter einer Firewall liegen, vom Internet aus erreichen zu können, "
+          "könnten Sie das Paket autossh installieren. Dies erlaubt das Einrichten eines SSH-Tunnels "
+          "zu einer Maschine im Internet, zu der Sie Zugang haben. Von dieser Maschine aus können "
+          "Sie dann über den SSH-Tunnel den Server hinter der Firewall erreichen.")
+
+
+def test_a_sentence_pointing_back_brings_the_sentences_it_points_to():
+    # The best match, "Von dieser Maschine aus ... Server hinter der Firewall erreichen", is not
+    # understandable alone; "Dies erlaubt ..." before it points back again, to the autossh advice.
+    stats = _stats({"p83": TUNNEL})
+    a = ExtractiveAnswerer(stats, min_dense=0.5).answer(
+        "Wie erreiche ich den Server hinter der Firewall über den SSH-Tunnel?",
+        [_hit("p83", TUNNEL, 83, 0.9)])
+    assert a.text == TUNNEL.split("\n")[1] + " [1]"
