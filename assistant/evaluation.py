@@ -17,7 +17,7 @@ from assistant.citations import citing_sentence
 from assistant.llm_answer import SUPPLEMENT
 from assistant.text import analyze, normalize, sentence_spans
 from assistant.types import Answer, Chunk, Hit
-from assistant.verify import facts
+from assistant.verify import claim_of, facts
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,8 @@ def unsupported_facts(answer: Answer, hits: Sequence[Hit]) -> list[str]:
     texts = {h.chunk.id: h.chunk.text for h in hits}
     pool = set().union(*(analyze(texts.get(c.chunk_id, c.quote)) for c in answer.citations))
     body = re.sub(r"\[\d+\]", " ", answer.text).replace(SUPPLEMENT, " ")  # our words, not a claim
-    return [f for a, b in sentence_spans(body) for f, toks in facts(body[a:b]) if not toks <= pool]
+    return [f for a, b in sentence_spans(body) for f, toks in facts(claim_of(body[a:b]))
+            if not toks <= pool]
 
 
 def right_source(v: Verdict) -> bool:

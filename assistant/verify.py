@@ -63,6 +63,12 @@ class Verification:
         }
 
 
+def claim_of(sentence: str) -> str:
+    """The sentence without a list item's number or bullet ("1. Das Modellvorhaben …": the 1
+    is no claim)."""
+    return _ENUMERATOR.sub("", sentence)
+
+
 def facts(sentence: str) -> list[tuple[str, set[str]]]:
     """The checkable facts of a sentence, each with the analyzed tokens that prove it."""
     out = []
@@ -142,7 +148,7 @@ def check_sentence(raw: str, passages: Sequence[_Passage]) -> SentenceCheck | No
     if not sentence:
         return None
     valid = [n for n in dict.fromkeys(cited) if 1 <= n <= len(passages)]
-    claim = _ENUMERATOR.sub("", sentence)  # "1. Das Modellvorhaben …": the 1 is no claim
+    claim = claim_of(sentence)
     ok, missing = _supports(claim, [passages[n - 1] for n in valid])
     corrected = False
     if not ok:  # a wrong or missing number: are other passages the source?

@@ -51,6 +51,10 @@ def test_a_name_or_number_no_cited_passage_holds_is_flagged():
     assert invented.problems == ["nicht belegt gezeigt: 45", "nicht belegt gezeigt: Gäste",
                                  "nicht belegt gezeigt: Kiel"]
     assert metrics([fine, invented])["unsupported_facts_shown"] == 3
+    # A list item's number is no claim: "3." left after the model's item 2 was removed.
+    listed = check(item, Answer("1. Herr Kahlen nahm teil. [1] 3. Aus dem Rheinland. [1]", cited,
+                                False), [meeting])
+    assert listed.ok and listed.problems == []
     assert compare({"s": {"unsupported_facts_shown": 3}}, {"s": {"unsupported_facts_shown": 0}})
 
 
