@@ -25,10 +25,11 @@ from assistant.types import Answer, Hit
 
 REFUSAL = "Dazu enthalten die Quellen keine Angaben."
 _PROSE_END = re.compile(r"[.!?:;)\"“”]$")
-_ANAPHOR = re.compile(r"^(Darin|Dabei|Dazu|Damit|Daher|Dort|Deshalb|Diese[rsmn]?|Dies|Hierbei|"
-                      r"Hierzu|Außerdem|Zudem|Ferner)\b")
+# A sentence that points back to the one before it: "Darin wurde ...", "Dies erlaubt ...",
+# "Von dieser Maschine aus ...", "Außerdem ...".
 _POINTS_BACK = re.compile(r"^(?:(?:von|auf|in|mit|bei|aus|an|nach|zu)\s+)?(?:diese[rsmn]?|dies|dort|"
-                          r"dann|damit|dabei|dazu|daher|deshalb|hierzu|hierbei|hierfür|dafür)\b", re.I)
+                          r"dann|darin|damit|dabei|dazu|daher|deshalb|hierzu|hierbei|hierfür|dafür|"
+                          r"außerdem|zudem|ferner)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class ExtractiveAnswerer:
         best = ranked[0]
         chosen = [best]
         nxt = _following(best, sentences, hits[best.rank].chunk.text)
-        if nxt and (_ANAPHOR.match(hits[best.rank].chunk.text[nxt.span[0]:]) or q.kind == "task"):
+        if nxt and (_POINTS_BACK.match(hits[best.rank].chunk.text[nxt.span[0]:]) or q.kind == "task"):
             # "... einen Brief gesendet. Darin wurde ...", and for "Wie kann ich ...?" the
             # instruction after the sentence naming the situation ("... eine Firmware. In diesem
             # Fall muss ...")

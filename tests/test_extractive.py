@@ -138,7 +138,7 @@ def test_an_english_plural_meets_its_indexed_singular():
 
 PXE = ("Wenn die PXE-Installation mit einer Fehlermeldung fehlschlägt, die behauptet, dass eine "
        "XXX.bin-Datei fehlt, dann benötigt die Netzwerkkarte höchstwahrscheinlich eine nicht-freie "
-       "Firmware. In diesem Fall muss die Initrd mit dem Befehl pxe-addfirmware ergänzt werden. "
+       "Firmware. Die Initrd muss mit dem Befehl pxe-addfirmware ergänzt werden. "
        "Die Firmware-Pakete liegen im Bereich non-free.")
 
 
