@@ -29,7 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from assistant.evaluation import token_f1  # noqa: E402
 from assistant.pipeline import build_pipeline  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
-from bench.common import OUT, SHARED, load_xquad, write_paragraphs  # noqa: E402
+from bench.common import OUT, SHARED, shared_xquad, write_paragraphs  # noqa: E402
 
 MODES = ("extractive", "llm")
 
@@ -42,11 +42,10 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=20.0, help="time budget for asking")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
-    xquad = args.shared / "benchmarks" / "xquad.de.dev.json"
-    if not xquad.is_file():
-        print(f"XQuAD-de nicht gefunden: {xquad} (../shared fehlt?)", file=sys.stderr)
+    xquad = shared_xquad(args.shared)
+    if xquad is None:
         return 2
-    paragraphs, questions = load_xquad(xquad)
+    paragraphs, questions = xquad
     sample = random.Random(args.seed).sample(questions, args.sample)
     docs = write_paragraphs(paragraphs)
     settings = Settings(corpus_dir=docs, index_dir=args.out / "answer-index",

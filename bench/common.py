@@ -39,6 +39,15 @@ def load_xquad(path: Path) -> tuple[list[str], list[tuple[str, int, list[str]]]]
     return paragraphs, questions
 
 
+def shared_xquad(shared: Path) -> tuple[list[str], list[tuple[str, int, list[str]]]] | None:
+    """XQuAD-de from ../shared (see load_xquad), or None after saying where it was looked for."""
+    path = shared / "benchmarks" / "xquad.de.dev.json"
+    if not path.is_file():
+        print(f"XQuAD-de nicht gefunden: {path} (../shared fehlt?)", file=sys.stderr)
+        return None
+    return load_xquad(path)
+
+
 def write_paragraphs(paragraphs: list[str]) -> Path:
     """One text file per paragraph in a fresh temporary folder (p000.txt, p001.txt, ...)."""
     docs = Path(tempfile.mkdtemp(prefix="xquad-")) / "docs"

@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.pipeline import build_pipeline  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
-from bench.retrieval_bench import load_xquad, write_paragraphs  # noqa: E402
+from bench.common import shared_xquad, write_paragraphs  # noqa: E402
 
 
 def main() -> int:
@@ -25,11 +25,10 @@ def main() -> int:
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     ap.add_argument("--limit", type=int, default=0, help="only the first N questions")
     args = ap.parse_args()
-    xquad = args.shared / "benchmarks" / "xquad.de.dev.json"
-    if not xquad.is_file():
-        print(f"XQuAD-de nicht gefunden: {xquad}", file=sys.stderr)
+    xquad = shared_xquad(args.shared)
+    if xquad is None:
         return 2
-    paragraphs, questions = load_xquad(xquad)
+    paragraphs, questions = xquad
     questions = [(q, g) for q, g, _ in questions[: args.limit or None]]
     docs = write_paragraphs(paragraphs)
     tmp = docs.parent

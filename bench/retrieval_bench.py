@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from assistant.evaluation import token_f1  # noqa: E402
 from assistant.pipeline import build_pipeline  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
-from bench.common import llama_embed_model, load_xquad, write_paragraphs  # noqa: E402
+from bench.common import llama_embed_model, shared_xquad, write_paragraphs  # noqa: E402
 
 
 def scores(ranked_docs: list[list[int]], golds: list[int]) -> dict:
@@ -91,11 +91,10 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="only the first N questions")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     args = ap.parse_args()
-    xquad = args.shared / "benchmarks" / "xquad.de.dev.json"
-    if not xquad.is_file():
-        print(f"XQuAD-de nicht gefunden: {xquad} (../shared fehlt?)", file=sys.stderr)
+    xquad = shared_xquad(args.shared)
+    if xquad is None:
         return 2
-    paragraphs, questions = load_xquad(xquad)
+    paragraphs, questions = xquad
     questions = questions[: args.limit] if args.limit else questions
     docs = write_paragraphs(paragraphs)
     tmp = docs.parent

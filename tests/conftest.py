@@ -78,6 +78,16 @@ def corpus_copy(tmp_path: Path) -> Path:
     return dst
 
 
+def logged_lengths_only(caplog, question: str, mode: str, secrets) -> str:
+    """The log of an answered question: it names the question's length and mode, and none of
+    the secrets (words of the question, its documents or its answer). Returns the log text."""
+    said = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"Frage beantwortet: {len(question)} Zeichen, Modus {mode}" in said
+    for secret in secrets:
+        assert secret not in said
+    return said
+
+
 def make_settings(tmp_path: Path, corpus: Path, **kw) -> Settings:
     return Settings(corpus_dir=corpus, index_dir=tmp_path / "index", **kw)
 
