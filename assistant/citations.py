@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from assistant.text import analyze, sentence_spans
 from assistant.types import Citation, Hit
 
-_MARKER = re.compile(r"\s?\[(\d+(?:\s*,\s*\d+)*)\]")
+MARKER = re.compile(r"\s?\[(\d+(?:\s*,\s*\d+)*)\]")  # "[1]", "[1, 3]", with the space before
 
 
 class Numbering:
@@ -38,7 +38,7 @@ class Numbering:
                 kept.append(self.order[n])
             return " " + "".join(f"[{k}]" for k in dict.fromkeys(kept)) if kept else ""
 
-        return _MARKER.sub(renumber, text)
+        return MARKER.sub(renumber, text)
 
 
 def cite(text: str, hits: Sequence[Hit],
@@ -75,11 +75,11 @@ def citing_sentence(text: str, marker_at: int) -> str:
     earlier marker ends the sentence before it, also where a quoted list item or command has no
     full stop ("... home0 [1] – Arbeitsplatzrechner: 30 GiB. [2]")."""
     start = 0
-    for m in reversed([m for m in _MARKER.finditer(text, 0, marker_at) if m.end() <= marker_at]):
-        if _MARKER.sub("", text[m.end():marker_at]).strip():  # "[1] [2]": both cite one sentence
+    for m in reversed([m for m in MARKER.finditer(text, 0, marker_at) if m.end() <= marker_at]):
+        if MARKER.sub("", text[m.end():marker_at]).strip():  # "[1] [2]": both cite one sentence
             start = m.end()
             break
-    before = _MARKER.sub("", text[start:marker_at])
+    before = MARKER.sub("", text[start:marker_at])
     spans = sentence_spans(before)
     return before[spans[-1][0]:spans[-1][1]] if spans else before
 

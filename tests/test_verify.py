@@ -2,7 +2,16 @@
 wrong [n] are corrected, supported sentences stay."""
 
 from assistant.types import Chunk, Hit
-from assistant.verify import facts, verify
+from assistant.verify import Verification, check_sentence, facts, prepare, sentences_with_markers
+
+
+def verify(text: str, hits: list[Hit]) -> tuple[str, Verification]:
+    """A whole answer checked as the llm mode checks it sentence by sentence: the supported
+    sentences (markers corrected) and the report of each."""
+    passages = prepare(hits)
+    checks = [c for a, b in sentences_with_markers(text)
+              if (c := check_sentence(text[a:b], passages)) is not None]
+    return " ".join(c.shown for c in checks if c.supported), Verification(tuple(checks))
 
 MEETING = ("Das Gespräch auf Führungsebene auf Einladung von Herrn Staatssekretär Klaus Vitt fand am "
            "13. Juni 2016 in Berlin statt. Aus dem Rheinland nahm Herr Kahlen teil, aus der "
