@@ -154,12 +154,21 @@ def _first_heading(blocks: list[Block]) -> str:
     return next((b.text for b in blocks if b.is_heading), "")
 
 
+SECTION_SEPARATOR = " › "
+
+
 def _assemble(doc_id: str, title: str, source: str, blocks: list[Block], meta: dict) -> SourceDoc:
-    """Join blocks with newlines into the document text; each block records its offset."""
-    placed, parts, pos, section = [], [], 0, ""
+    """Join blocks with newlines into the document text; each block records its offset and its
+    heading path ("6 Durchführung › 6.1 Kick-off"), built from the headings' levels."""
+    placed, parts, pos = [], [], 0
+    path: list[tuple[int, str]] = []
     for b in blocks:
-        section = b.text if b.is_heading else section
-        placed.append(replace(b, start=pos, section=section))
+        if b.is_heading:
+            level = b.level or 1
+            path = [(lv, t) for lv, t in path if lv < level] + [(level, b.text)]
+        section = SECTION_SEPARATOR.join(t for _, t in path)
+        role = "heading" if b.is_heading else b.role
+        placed.append(replace(b, start=pos, section=section, role=role))
         parts.append(b.text)
         pos += len(b.text) + 1
     return SourceDoc(doc_id, title, source, "\n".join(parts), tuple(placed), meta)
@@ -184,12 +193,14 @@ def text_blocks(raw: str) -> list[Block]:
         raw_lines = [ln for ln in para.split("\n") if ln.strip()]
         lines = _dedupe(raw_lines)
         caption = len(lines) < len(raw_lines)
-        units = [_strip_bullet(u) for u in _join_wrapped(lines)]
+        units = _join_wrapped(lines)
         if len(units) == 1 and len(units[0]) < 40 and units[0].endswith(":"):
             continue
         heading = len(units) == 1 and not caption and _looks_like_heading(units[0])
-        blocks += [Block(u, 0, is_heading=heading) for u in units]
-    return blocks
+        blocks += [Block(_strip_bullet(u), 0, is_heading=heading, level=1 if heading else 0,
+                         role="item" if is_bullet(u) else "caption" if caption else "paragraph")
+                   for u in units]
+    return lists_with_lead_in(blocks)
 
 
 def _strip_bullet(line: str) -> str:
@@ -224,23 +235,69 @@ _MD_HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*$")
 
 
 def markdown_blocks(raw: str) -> list[Block]:
-    """Blocks of a Markdown file: headings, paragraphs (wrapped lines joined), list items."""
+    """Blocks of a Markdown file: headings with their level, paragraphs (wrapped lines joined),
+    lists with their lead-in, and tables as rows that name their header."""
     blocks: list[Block] = []
     for para in re.split(r"\n\s*\n", normalize(raw)):
+        rows = para.split("\n")
+        if len(rows) >= 2 and all(r.strip().startswith("|") for r in rows) and _MD_RULE.match(rows[1]):
+            blocks.append(Block("\n".join(_md_table(rows)), 0, role="table"))
+            continue
         current: list[str] = []
-        for ln in para.split("\n"):
+        for ln in rows:
             m = _MD_HEADING.match(ln)
             if m or is_bullet(ln):
                 if current:
                     blocks.append(Block(_strip_md(" ".join(current)), 0))
                 current = []
             if m:
-                blocks.append(Block(_strip_md(m.group(1)), 0, is_heading=True))
+                level = len(ln) - len(ln.lstrip("#"))
+                blocks.append(Block(_strip_md(m.group(1)), 0, is_heading=True, level=level))
+            elif is_bullet(ln):
+                item = _strip_md(_strip_bullet(ln))
+                blocks.append(Block(item if item[:1].isdigit() else f"• {item}", 0, role="item"))
+            elif blocks and blocks[-1].role == "item" and not current and ln.startswith(" "):
+                blocks[-1] = replace(blocks[-1], text=f"{blocks[-1].text} {_strip_md(ln)}")
             else:
-                current.append(_strip_bullet(ln))
+                current.append(ln)
         if current:
             blocks.append(Block(_strip_md(" ".join(current)), 0))
-    return [b for b in blocks if b.text]
+    return lists_with_lead_in([b for b in blocks if b.text])
+
+
+_MD_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+
+
+def _md_table(rows: list[str]) -> list[str]:
+    """A Markdown table as its header line and one line per row naming each value's column."""
+    def cells(r: str) -> list[str]:
+        return [_strip_md(c.strip()) for c in r.strip().strip("|").split("|")]
+
+    header = cells(rows[0])
+    out = [" | ".join(header)]
+    for r in rows[2:]:
+        values = cells(r)
+        label, rest = values[0], list(zip(header[1:], values[1:], strict=False))
+        parts = ", ".join(f"{h}: {v}" if h else v for h, v in rest if v)
+        out.append(f"{label} – {parts}." if parts else f"{label}.")
+    return out
+
+
+def lists_with_lead_in(blocks: list[Block]) -> list[Block]:
+    """Consecutive list items become one list block, with the paragraph before them when it
+    announces them (ends in a colon): the lead-in never travels without its items."""
+    out: list[Block] = []
+    for b in blocks:
+        if b.role != "item":
+            out.append(b)
+            continue
+        prev = out[-1] if out else None
+        if prev is not None and (prev.role == "list" or prev.role == "paragraph"
+                                 and prev.text.endswith(":")):
+            out[-1] = replace(prev, text=f"{prev.text}\n{b.text}", role="list")
+        else:
+            out.append(replace(b, role="list"))
+    return out
 
 
 def _strip_md(s: str) -> str:
@@ -264,7 +321,8 @@ class _HtmlText(html.parser.HTMLParser):
         self._buf: list[str] = []
         self._skip = 0
         self._in_title = False
-        self._heading = False
+        self._heading = 0
+        self._item = False
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         if tag in _SKIP_TAGS:
@@ -273,7 +331,8 @@ class _HtmlText(html.parser.HTMLParser):
             self._in_title = True
         elif tag in _BLOCK_TAGS or tag in _HEADING_TAGS:
             self._flush()
-            self._heading = tag in _HEADING_TAGS
+            self._heading = int(tag[1]) if tag in _HEADING_TAGS else 0
+            self._item = tag == "li"
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIP_TAGS:
@@ -292,8 +351,10 @@ class _HtmlText(html.parser.HTMLParser):
     def _flush(self) -> None:
         text = normalize(" ".join(self._buf)).replace("\n", " ")
         if text:
-            self.blocks.append(Block(text, 0, is_heading=self._heading))
-        self._buf, self._heading = [], False
+            role = "item" if self._item else "paragraph"
+            self.blocks.append(Block(f"• {text}" if self._item else text, 0,
+                                     is_heading=bool(self._heading), level=self._heading, role=role))
+        self._buf, self._heading, self._item = [], 0, False
 
 
 def html_blocks(raw: str) -> tuple[str, list[Block]]:
@@ -302,4 +363,4 @@ def html_blocks(raw: str) -> tuple[str, list[Block]]:
     parser.feed(raw)
     parser.close()
     parser._flush()
-    return normalize(parser.title), parser.blocks
+    return normalize(parser.title), lists_with_lead_in(parser.blocks)

@@ -154,6 +154,16 @@ def _chart(all_metrics: dict, path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
+def held_out_split(name: str, verdicts: list[Verdict]) -> dict[str, tuple[dict, list[Verdict]]]:
+    """A set with held-out items is also reported as its two parts: '<set>/tuning', the items
+    one may look at while tuning, and '<set>/held-out', the ones that judge the result."""
+    held = [v for v in verdicts if v.item.held_out]
+    if not held or len(held) == len(verdicts):
+        return {}
+    rest = [v for v in verdicts if not v.item.held_out]
+    return {f"{name}/tuning": (metrics(rest), rest), f"{name}/held-out": (metrics(held), held)}
+
+
 def main(questions: list[Path], out: Path, compare_to: Path | None, settings: Settings) -> int:
     """Run the sets, print the summary, write the report; exit 1 on regressions."""
     sets = [QuestionSet(q.stem, q.resolve()) for q in questions] if questions else shipped_sets()
@@ -165,9 +175,11 @@ def main(questions: list[Path], out: Path, compare_to: Path | None, settings: Se
                   file=sys.stderr)
             continue
         results[qs.name] = run_set(qs, settings, out)
-        m = results[qs.name][0]
-        print(f"{qs.name}: {m['passed']}/{m['items']} bestanden, hit@5 {_fmt(m['hit@5'])}, "
+        results |= held_out_split(qs.name, results[qs.name][1])
+    for name, (m, _) in results.items():
+        print(f"{name}: {m['passed']}/{m['items']} bestanden, hit@5 {_fmt(m['hit@5'])}, "
               f"richtige Quelle oder Ablehnung {_fmt(m['right_source_or_refusal'])}, "
+              f"Ablehnung P/R {_fmt(m['refusal_precision'])}/{_fmt(m['refusal_recall'])}, "
               f"p95 {m['latency_p95_ms']} ms")
     before = json.loads(compare_to.read_text()) if compare_to else {}
     regressions = compare({n: m for n, (m, _) in results.items()}, before) if compare_to else []

@@ -33,6 +33,11 @@ class Item:
     reference: str = ""  # optional reference answer, for token F1
     turns: tuple[str, ...] = ()  # earlier user questions of a multi-turn item, oldest first
     note: str = ""
+    doc: str = ""  # a citation must come from this file (name, as in the source path)
+    docs: tuple[str, ...] = ()  # each of these files must be cited (two-document questions)
+    not_doc: str = ""  # no citation may come from this file (a neighbouring version or id)
+    kind: str = ""  # what the question needs: fact, list, table, caption, version, ... (reported)
+    held_out: bool = False  # never looked at while tuning; reported on its own
 
     @property
     def history(self) -> list[dict]:
@@ -63,6 +68,7 @@ def load_items(path: Path) -> list[Item]:
             d = json.loads(line)
             d["terms"] = tuple(tuple(g) for g in d.get("terms", ()))
             d["turns"] = tuple(d.get("turns", ()))
+            d["docs"] = tuple(d.get("docs", ()))
             items.append(Item(**d))
     return items
 
@@ -75,6 +81,8 @@ def _chunk_matches(item: Item, c: Chunk) -> bool:
     """The expected page (if the item names one), else the expected quote, is in the chunk."""
     if item.page is not None:
         return c.page is not None and c.page <= item.page <= (c.page_end or c.page)
+    if item.doc and not item.quote:
+        return _file(c.source) == item.doc
     return _norm(item.quote) in _norm(c.text)
 
 
@@ -94,8 +102,18 @@ def check(item: Item, answer: Answer, hits: Sequence[Hit] = (), seconds: float =
         v.problems.append(f"Seite {item.page} nicht zitiert (zitiert: {[c.page for c in answer.citations]})")
     if item.quote and not any(_norm(item.quote) in _norm(c.quote) for c in answer.citations):
         v.problems.append(f"Zitat nicht belegt: {item.quote!r}")
+    cited = {_file(c.source) for c in answer.citations}
+    for want in (item.doc, *item.docs):
+        if want and want not in cited:
+            v.problems.append(f"Dokument {want} nicht zitiert (zitiert: {sorted(cited)})")
+    if item.not_doc and item.not_doc in cited:
+        v.problems.append(f"Dokument falsch zitiert: {item.not_doc}")
     v.problems += [f"nicht belegt gezeigt: {f}" for f in unsupported_facts(answer, hits)]
     return v
+
+
+def _file(source: str) -> str:
+    return source.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def unsupported_facts(answer: Answer, hits: Sequence[Hit]) -> list[str]:
@@ -115,7 +133,7 @@ def right_source(v: Verdict) -> bool:
     """Refused when it should, or answered citing the expected page (else the expected quote)."""
     if v.item.refuse or v.answer.refused:
         return v.item.refuse == v.answer.refused
-    kind = "Seite" if v.item.page is not None else "Zitat"
+    kind = ("Seite",) if v.item.page is not None else ("Zitat", "Dokument")
     return not any(p.startswith(kind) for p in v.problems)
 
 
@@ -155,7 +173,7 @@ def evaluate(ask_with_hits, items: Sequence[Item], k: int = 5) -> list[Verdict]:
 def metrics(verdicts: Sequence[Verdict]) -> dict:
     """Aggregate figures over a set of verdicts."""
     answerable = [v for v in verdicts if not v.item.refuse]
-    sourced = [v for v in answerable if v.item.quote or v.item.page is not None]
+    sourced = [v for v in answerable if v.item.quote or v.item.page is not None or v.item.doc]
     ranks = [next((i for i, h in enumerate(v.hits) if _chunk_matches(v.item, h.chunk)), None)
              for v in sourced]
     refused = [v for v in verdicts if v.answer.refused]

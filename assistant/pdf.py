@@ -14,10 +14,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from assistant import ocr
+from assistant.layout import Line, PageLayout, extract_tables, page_layouts, table_lines
 from assistant.text import is_bullet, normalize
 from assistant.types import Block
 
@@ -38,13 +39,6 @@ class PdfText:
     ocr_pages: int = 0
 
 
-@dataclass
-class _Page:
-    number: int
-    lines: list[str]
-    ocr: bool = False
-
-
 _DOT_LEADER = re.compile(r"(?:\.\s?){4,}\s*[\divxlcIVXLC]+\s*$")
 _HEADING_NUMBER = re.compile(r"^((?:\d+\.)*\d+|[A-Z](?:\.\d+)*|[IVX]+)\.?\s+(?=\S)")
 _CODE = re.compile(r"^(\$|#|>|sudo\s|apt(-get)?\s|/\S+|\w+=)")
@@ -52,7 +46,8 @@ _ROMAN = re.compile(r"^[ivxlcdm]+$", re.I)
 
 
 def read_pdf(path: Path, use_ocr: bool = True) -> PdfText:
-    """Read a PDF into clean page-tagged blocks; raise PdfError for empty, broken or locked files."""
+    """Read a PDF into clean page-tagged blocks with roles; raise PdfError for empty, broken or
+    locked files."""
     import pypdfium2 as pdfium
 
     _check_header(path)
@@ -69,19 +64,23 @@ def read_pdf(path: Path, use_ocr: bool = True) -> PdfText:
         labels = {i + 1: pdf.get_page_label(i) for i in range(n)}
         labels = {p: lab for p, lab in labels.items() if lab and lab != str(p)}
         outline = _outline(pdf)
-        pages, warnings = [], []
+        pages: list[PageLayout] = []
+        warnings: list[str] = []
+        ocr_pages = 0
         for i in range(n):
-            text = pdf[i].get_textpage().get_text_range()
-            page = _Page(i + 1, _lines(text))
-            if not page.lines:
-                page = _ocr_page(pdf[i], i + 1, path, use_ocr, warnings)
-            pages.append(page)
+            got = [lay for lay in page_layouts(pdf[i], i + 1, labels.get(i + 1)) if lay.lines]
+            if not got:
+                got = _ocr_page(pdf[i], i + 1, path, use_ocr, warnings)
+                ocr_pages += bool(got)
+            pages += got
     finally:
         pdf.close()
     pages = [p for p in pages if not _is_toc(p)]
-    _drop_running_lines(pages)
+    for p in pages:
+        extract_tables(p)
+    _drop_furniture(pages)
     blocks = _blocks(pages, outline)
-    return PdfText(blocks, title, n, labels, warnings, sum(p.ocr for p in pages))
+    return PdfText(blocks, title, n, labels | _spread_labels(pages), warnings, ocr_pages)
 
 
 def _check_header(path: Path) -> None:
@@ -92,38 +91,44 @@ def _check_header(path: Path) -> None:
             raise PdfError("keine PDF-Datei (falscher Inhalt trotz .pdf-Endung), übersprungen.")
 
 
-def _lines(text: str) -> list[str]:
-    # pdfium joins a word hyphenated at a line end and marks the break with U+FFFE: drop it
-    # inside a word ("Haupt|server"), keep a real hyphen before a capital or a digit
-    # ("MAC-Adresse") and before "und"/"oder" ("Host- und DNS-Namen").
-    text = re.sub(r"[\ufffe\u0002]\s*(?=(und|oder|bzw|sowie)\b)", "- ", text)
-    text = re.sub(r"[\ufffe\u0002]\s*(?=[A-ZÄÖÜ0-9])", "-", text)
-    text = re.sub(r"[\ufffe\u0002\u00ad]\s*", "", text)
-    text = unicodedata.normalize("NFKC", text)  # folds ﬀ ﬁ ﬂ; keeps umlauts composed
-    return [ln for ln in (normalize(x) for x in text.splitlines()) if ln]
+_HYPHEN_MARK = "\ufffe"
+_CAPTION = re.compile(r"^(Abb\.|Abbildung|Tab\.|Tabelle|Grafik|Diagramm|Foto|Bild|Quelle|Figure|"
+                      r"Fig\.|Table|Source)\s*\d*[.:]?\s", re.I)
+_FOOTNOTE = re.compile(r"^([¹²³⁴⁵⁶⁷⁸⁹⁰]+|\d{1,3})\s*(?=[A-ZÄÖÜa-zäöü\"„(])")
+_PATHLIKE = re.compile(r"(/|\\|://|^~|^www\.|\w\.\w+/)")
 
 
-def _ocr_page(page, number: int, path: Path, use_ocr: bool, warnings: list[str]) -> _Page:
+def _clean(text: str) -> str:
+    """One line's text: ligatures folded (NFKC), soft hyphens dropped; pdfium's mark of a word
+    hyphenated at the line end (U+FFFE) is kept at the end for _glue to decide."""
+    text = text.replace("\u0002", _HYPHEN_MARK)
+    marked = text.rstrip().endswith(_HYPHEN_MARK)
+    text = normalize(re.sub(r"[\ufffe\u00ad]", "", unicodedata.normalize("NFKC", text)))
+    return text + _HYPHEN_MARK if marked and text else text
+
+
+def _ocr_page(page, number: int, path: Path, use_ocr: bool, warnings: list[str]) -> list[PageLayout]:
     if use_ocr and ocr.available():
         text = ocr.recognize(page.render(scale=300 / 72).to_pil())
-        lines = _lines(text)
-        if lines:
-            return _Page(number, lines, ocr=True)
+        rows = [ln for ln in (normalize(x) for x in text.splitlines()) if ln]
+        if rows:  # no geometry: lines top to bottom at a nominal size (0 = the body size)
+            lines = [Line(r, 0.0, 0.0, 1000.0 - 10 * i, 0.0, False) for i, r in enumerate(rows)]
+            return [PageLayout(number, lines, 0.0, 0.0, ocr=True)]
         warnings.append(f"{path.name}, S. {number}: auch per Texterkennung (OCR) kein Text gefunden.")
     elif use_ocr:
         warnings.append(f"{path.name}, S. {number}: keine Textebene und keine Texterkennung (OCR) "
                         "installiert (apt-get install tesseract-ocr tesseract-ocr-deu); übersprungen.")
-    return _Page(number, [])
+    return []
 
 
-def _outline(pdf) -> dict[int, list[str]]:
-    """Outline titles by physical page, normalized for matching heading lines."""
-    found: dict[int, list[str]] = {}
+def _outline(pdf) -> dict[int, dict[str, int]]:
+    """Outline titles (normalized for matching heading lines) with their level, by page."""
+    found: dict[int, dict[str, int]] = {}
     for item in pdf.get_toc():
         dest = item.get_dest()
         index = dest.get_index() if dest is not None else None
         if index is not None:
-            found.setdefault(index + 1, []).append(_key(item.get_title()))
+            found.setdefault(index + 1, {})[_key(item.get_title())] = item.level + 1
     return found
 
 
@@ -131,9 +136,9 @@ def _key(s: str) -> str:
     return re.sub(r"\W+", " ", unicodedata.normalize("NFKC", s)).strip().lower()
 
 
-def _is_toc(page: _Page) -> bool:
+def _is_toc(page: PageLayout) -> bool:
     """A table-of-contents page: many lines end in dot leaders and a page number."""
-    leaders = sum(bool(_DOT_LEADER.search(ln)) for ln in page.lines)
+    leaders = sum(bool(_DOT_LEADER.search(ln.text)) for ln in page.lines)
     return leaders >= 5 and leaders >= 0.3 * len(page.lines)
 
 
@@ -142,87 +147,228 @@ def _signature(line: str) -> str:
     return " ".join(words)
 
 
-def _drop_running_lines(pages: list[_Page], edge: int = 2) -> None:
-    """Remove header/footer lines: top or bottom lines whose shape recurs on many pages."""
-    if len(pages) < 4:
-        return
+def _margin_lines(p: PageLayout) -> list[Line]:
+    """Lines that may be running headers or footers: the two top and two bottom lines where
+    they stand in the outer band of the page, or (without geometry) the first and last two."""
+    if not p.height:
+        k = max(1, min(2, len(p.lines) // 3))
+        return p.lines[:k] + p.lines[-k:]
+    by_y = sorted((ln for ln in p.lines if ln.table < 0), key=lambda ln: -ln.y)
+    return [ln for ln in by_y[:2] if ln.y > 0.88 * p.height] \
+        + [ln for ln in by_y[-2:] if ln.y < 0.10 * p.height]
 
-    def edges(p: _Page) -> tuple[int, int]:
-        k = max(1, min(edge, len(p.lines) // 3))  # a short page has fewer header candidates
-        return k, max(k, len(p.lines) - k)
 
+def _drop_furniture(pages: list[PageLayout]) -> None:
+    """Remove page furniture: margin lines that recur (same shape) on three pages or more, bare
+    page numbers in the margins, and text far smaller than the body (rotated tabs, crop marks)."""
     counts: Counter[str] = Counter()
     for p in pages:
-        top, bottom = edges(p)
-        counts.update({_signature(ln) for ln in p.lines[:top] + p.lines[bottom:]})
-    threshold = max(3, int(0.3 * len(pages)))
-    running = {s for s, c in counts.items() if c >= threshold}
+        counts.update({s for ln in _margin_lines(p) for s in _signatures(ln.text)})
+    limit = 3 if len(pages) >= 4 else 10**9
+    body = _body_size(pages)
+
+    def furniture(ln: Line, p: PageLayout) -> bool:
+        full, prefix = _signatures(ln.text)
+        alone = all(abs(o.y - ln.y) > 1.75 * max(ln.size, 1) for o in p.lines if o is not ln)
+        return counts[full] >= limit or counts[prefix] >= 2 * limit and alone and bool(ln.size) \
+            or bool(re.fullmatch(r"[\divxlc]{1,6}", ln.text.strip(), re.I))
+
     for p in pages:
-        top, bottom = edges(p)
-        p.lines = [ln for i, ln in enumerate(p.lines)
-                   if top <= i < bottom or _signature(ln) not in running]
+        margin = {id(ln) for ln in _margin_lines(p)}
+        p.lines = [ln for ln in p.lines if ln.table >= 0 or not (
+            (id(ln) in margin and furniture(ln, p)) or (ln.size and ln.size < 0.45 * body))]
 
 
-def _is_heading(line: str, titles: list[str], have_outline: bool) -> bool:
-    if len(line) > 120 or line.endswith((".", ",", ";", ":")):
-        return False
-    bare = _HEADING_NUMBER.sub("", line)
-    if have_outline:
-        return _key(bare) in titles or _key(line) in titles
-    return bool(_HEADING_NUMBER.match(line)) and bare[:1].isupper() and len(bare.split()) <= 12
+def _signatures(line: str) -> tuple[str, str]:
+    """A line's shape (numbers as #), whole and its first three words: running headers that
+    name the current section ("Phase 2 Erkunden – 1. ...") share the beginning."""
+    full = _signature(line)
+    return full, "^" + " ".join(full.split()[:3])
 
 
-def _blocks(pages: list[_Page], outline: dict[int, list[str]]) -> list[Block]:
-    """Join lines into paragraphs across pages; headings become their own blocks."""
-    widths = sorted(len(ln) for p in pages for ln in p.lines) or [80]
-    full = widths[int(0.8 * (len(widths) - 1))]  # a typical full line of body text
-    para = _Paragraph()
+def _body_size(pages: list[PageLayout]) -> float:
+    sizes: Counter[float] = Counter()
+    for p in pages:
+        for ln in p.lines:
+            if ln.size:
+                sizes[round(ln.size, 1)] += len(ln.text)
+    return sizes.most_common(1)[0][0] if sizes else 10.0
+
+
+@dataclass
+class _Style:
+    """What the document's type sizes mean: the body size and the heading levels by size."""
+
+    body: float
+    levels: dict[float, int]
+    outline: dict[int, dict[str, int]]
+
+    @classmethod
+    def of(cls, pages: list[PageLayout], outline: dict[int, dict[str, int]]) -> _Style:
+        body = _body_size(pages)
+        big = sorted({round(ln.size) for p in pages for ln in p.lines
+                      if ln.size >= 1.15 * body and ln.words <= 15}, reverse=True)
+        return cls(body, {s: i + 1 for i, s in enumerate(big[:4])}, outline)
+
+    def heading_level(self, ln: Line, page: int, nxt: Line | None) -> int:
+        """The heading level of a line (1 = top), or 0 for text that is no heading."""
+        text = _HEADING_NUMBER.sub("", ln.text)
+        if len(ln.text) > 120 or ln.text.endswith((".", ",", ";")) or not text[:1].isalnum():
+            return 0
+        titles = self.outline.get(page, {}) | self.outline.get(page - 1, {})
+        if titles:
+            level = titles.get(_key(text)) or titles.get(_key(ln.text))
+            if level:
+                return level
+        if ln.text.endswith(":") or ln.words > 15:
+            return 0
+        if ln.size and ln.size >= 1.15 * self.body:
+            return self.levels.get(round(ln.size), len(self.levels) + 1)
+        if ln.bold and ln.words <= 10 and ln.size >= 0.75 * self.body and nxt is not None \
+                and not nxt.bold and nxt.table < 0:
+            return len(self.levels) + 1  # a bold run-in title over plain text ("Vorgehen")
+        if not self.outline and _HEADING_NUMBER.match(ln.text) and text[:1].isupper() \
+                and len(text.split()) <= 12 and not ln.bold and ln.size <= 1.05 * self.body \
+                and ln.size >= 0.95 * self.body:
+            return min(ln.text.split()[0].rstrip(".").count(".") + 1, 4)
+        return 0
+
+
+def _blocks(pages: list[PageLayout], outline: dict[int, dict[str, int]]) -> list[Block]:
+    """Lines into blocks with roles: headings, paragraphs, list items, tables, footnotes and
+    captions; a paragraph runs on to the next page only mid-sentence."""
+    style = _Style.of(pages, outline)
+    para = _Paragraph(style)
     blocks: list[Block] = []
     for p in pages:
-        titles = outline.get(p.number, []) + outline.get(p.number - 1, [])
-        if para.ends_sentence() or para.ocr != p.ocr:
-            para.flush_into(blocks)  # a paragraph runs on to the next page only mid-sentence
-        for ln in p.lines:
-            if _is_heading(ln, titles, bool(outline)):
+        if para.ends_sentence() or para.label != p.label or para.ocr != p.ocr:
+            para.flush_into(blocks)
+        column = _column_edges(p.lines)
+        for i, ln in enumerate(p.lines):
+            if ln.table >= 0:
                 para.flush_into(blocks)
-                blocks.append(Block(ln, 0, p.number, is_heading=True, ocr=p.ocr))
+                text = "\n".join(table_lines(p.tables[ln.table]))
+                blocks.append(Block(text, 0, p.number, role="table", label=p.label, ocr=p.ocr))
                 continue
-            if is_bullet(ln) or _CODE.match(ln):
+            level = style.heading_level(ln, p.number, p.lines[i + 1] if i + 1 < len(p.lines) else None)
+            if level:
+                last = blocks[-1] if blocks and not para.lines else None
+                prev = para.prev
+                if last and last.is_heading and last.level == level and last.page == p.number \
+                        and prev is not None and prev.size == ln.size and prev.half == ln.half \
+                        and 0 < prev.y - ln.y < 1.6 * max(ln.size, 1):
+                    blocks[-1] = replace(last, text=f"{last.text} {ln.text}")  # a two-line heading
+                else:
+                    para.flush_into(blocks)
+                    blocks.append(Block(ln.text, 0, p.number, is_heading=True, level=level,
+                                        role="heading", label=p.label, ocr=p.ocr))
+                para.prev = ln
+                continue
+            if para.breaks_before(ln, column.get(id(ln))):
                 para.flush_into(blocks)
-            para.add(ln, p.number, p.ocr)
-            if len(ln) < 0.7 * full or _CODE.match(ln):
-                para.flush_into(blocks)  # the paragraph, list item, table row or command ends here
+            para.add(ln, p)
     para.flush_into(blocks)
-    return blocks
+    return _lists(blocks)
+
+
+def _column_edges(lines: list[Line]) -> dict[int, float]:
+    """For each line, the right edge of its column: the widest line starting near its left edge."""
+    out = {}
+    for ln in lines:
+        near = [o.x1 for o in lines if abs(o.x0 - ln.x0) < 2.5 * max(ln.size, 1) and o.table < 0]
+        out[id(ln)] = max(near, default=ln.x1)
+    return out
 
 
 class _Paragraph:
     """Lines being joined into one block, with the offsets where a new page begins."""
 
-    def __init__(self) -> None:
+    def __init__(self, style: _Style) -> None:
+        self.style = style
         self.text, self.page, self.ocr, self.starts = "", 0, False, []
+        self.lines: list[Line] = []
+        self.prev: Line | None = None
+        self.label: str | None = None
+        self.height = 0.0
 
     def ends_sentence(self) -> bool:
         return self.text.rstrip().endswith((".", "!", "?", ":"))
 
-    def add(self, line: str, page: int, is_ocr: bool) -> None:
-        if not self.text:
-            self.text, self.page, self.ocr = line, page, is_ocr
+    def breaks_before(self, ln: Line, column_right: float | None) -> bool:
+        """Whether `ln` starts a new block rather than continuing this one."""
+        prev = self.prev if self.lines else None
+        if prev is None:
+            return False
+        if is_bullet(ln.text) or _CODE.match(ln.text) or _CAPTION.match(ln.text):
+            return True
+        if _CODE.match(prev.text):
+            return True
+        if not prev.size or not ln.size:  # no geometry (OCR): the short-line rule alone
+            return len(prev.text) < 50 or self.ends_sentence() and len(prev.text) < 70
+        if abs(ln.size - prev.size) > 0.15 * max(ln.size, prev.size) or ln.bold != prev.bold \
+                and ln.words <= 10 and not self.lines[0].bold:
+            return True
+        dy = prev.y - ln.y
+        first = self.lines[0]
+        if is_bullet(first.text) and ln.x0 > first.x0 + 0.5 * ln.size and 0 < dy < 1.75 * ln.size:
+            return False  # the hanging indent of a list item's next line
+        if dy < -0.5 * ln.size or abs(ln.x0 - prev.x0) > 4 * ln.size and dy < 0.5 * ln.size:
+            # another column or box: a sentence cut there goes on in lower case
+            return self.ends_sentence() or not ln.text[:1].islower()
+        if dy > 1.75 * max(ln.size, prev.size):
+            return True
+        short = column_right is not None and prev.x1 < column_right - 0.15 * (column_right - prev.x0)
+        return short and self.ends_sentence()
+
+    def add(self, ln: Line, p: PageLayout) -> None:
+        text = _clean(ln.text)
+        if not text:
             return
-        self.text = _glue(self.text, line)
-        last_page = self.starts[-1][1] if self.starts else self.page
-        if page != last_page:
-            self.starts.append((len(self.text) - len(line), page))
+        if not self.lines:
+            self.text, self.page, self.ocr, self.label, self.starts = text, p.number, p.ocr, p.label, []
+        else:
+            self.text = _glue(self.text, text)
+            last_page = self.starts[-1][1] if self.starts else self.page
+            if p.number != last_page:
+                self.starts.append((len(self.text) - len(text.rstrip(_HYPHEN_MARK)), p.number))
+        self.lines.append(ln)
+        self.prev = ln
+        self.height = p.height
+
+    def role(self) -> str:
+        first = self.lines[0]
+        body = self.style.body
+        if _CAPTION.match(self.text):
+            return "caption"
+        if first.size and first.size <= 0.85 * body and _FOOTNOTE.match(self.text) \
+                and (not self.height or first.y < 0.4 * self.height):
+            return "footnote"
+        return "item" if is_bullet(self.text) else "paragraph"
 
     def flush_into(self, blocks: list[Block]) -> None:
-        if self.text.strip():
-            blocks.append(Block(self.text.strip(), 0, self.page, page_starts=tuple(self.starts),
-                                ocr=self.ocr))
-        self.text, self.starts = "", []
+        text = self.text.replace(_HYPHEN_MARK, "").strip()
+        if text:
+            role = self.role()
+            blocks.append(Block(text, 0, self.page, page_starts=tuple(self.starts), ocr=self.ocr,
+                                role=role, label=self.label))
+        self.text, self.starts, self.lines = "", [], []
 
 
 def _glue(text: str, line: str) -> str:
-    """Append a line: rejoin "Verwal-" + "tung", keep "E-Government-" + "Lösungen" and "Ein- und"."""
+    """Append a line: rejoin "Verwal-" + "tung", keep "E-Government-" + "Lösungen", "Ein- und",
+    and never split or hyphenate a path, URL or command ("/skole/" + "backup/")."""
+    last = text.rsplit(" ", 1)[-1]
+    if re.search(r"[/\\]-?" + _HYPHEN_MARK + "?$", last) and _PATHLIKE.search(last):
+        return re.sub(r"-?" + _HYPHEN_MARK + "?$", "", text) + line  # "/skole/-" + "backup/"
+    if _PATHLIKE.search(last.rstrip("-" + _HYPHEN_MARK)) and not last.endswith(_HYPHEN_MARK):
+        return text + line if last.endswith(("/", "\\", ".", "_", "-")) else text + " " + line
+    if text.endswith(_HYPHEN_MARK):  # pdfium's mark: the typesetter hyphenated a word here
+        body = text[:-1]
+        if re.match(r"(und|oder|bzw|sowie)\b", line):
+            return body + "- " + line
+        if _PATHLIKE.search(last):
+            return body + "-" + line  # typesetters do not hyphenate paths: the hyphen is real
+        return body + ("-" if line[:1].isupper() or line[:1].isdigit() else "") + line
     if text.endswith("-") and len(text) > 1 and text[-2].isalpha():
         first = line.split(" ", 1)[0]
         if line[:1].islower() and first not in ("und", "oder", "bzw.", "sowie", "bis"):
@@ -230,3 +376,54 @@ def _glue(text: str, line: str) -> str:
         if line[:1].isupper() or line[:1].isdigit():
             return text + line  # a compound: the hyphen stays, no space
     return text + " " + line
+
+
+def _lists(blocks: list[Block]) -> list[Block]:
+    """A list is one block: the lead-in sentence (a paragraph ending in a colon) with the items
+    that follow it, one per line. Items are marked ones ("•", "1.", "01") or, after a lead-in,
+    short paragraphs up to the next heading, table or lead-in."""
+    out: list[Block] = []
+    i = 0
+    while i < len(blocks):
+        b = blocks[i]
+        lead = b.role == "paragraph" and b.text.endswith(":")
+        j = i + 1 if lead or b.role == "item" else i
+        if b.role == "item":
+            j = i
+        marked = j < len(blocks) and blocks[j].role == "item"
+        while j < len(blocks) and j - i < 15 and (
+                blocks[j].role == "item"
+                or lead and not marked and blocks[j].role == "paragraph"
+                and len(blocks[j].text) <= 400 and not blocks[j].text.endswith(":")):
+            j += 1
+        members = blocks[i:j]
+        if len(members) >= 2 or members and members[0].role == "item":
+            out.append(_join(members))
+            i = j
+        else:
+            out.append(b if b.role != "item" else replace(b, role="paragraph"))
+            i += 1
+    return out
+
+
+def _join(members: list[Block]) -> Block:
+    text, starts, page = "", [], members[0].page
+    for m in members:
+        item = m.text if m.role != "paragraph" or m is members[0] else f"• {m.text}"
+        if text:
+            text += "\n"
+        if m.page != (starts[-1][1] if starts else page):
+            starts.append((len(text), m.page))
+        starts += [(len(text) + off, pg) for off, pg in m.page_starts]
+        text += re.sub(r"^[▪◦‣∙·*–—-]\s+", "• ", item)
+    return Block(text, 0, page, page_starts=tuple(starts), role="list", label=members[0].label,
+                 ocr=any(m.ocr for m in members))
+
+
+def _spread_labels(pages: list[PageLayout]) -> dict[int, str]:
+    """A PDF page holding two printed pages is labelled with both ("76–77")."""
+    halves: dict[int, list[str]] = {}
+    for p in pages:
+        if p.label and p.width < p.height and p.width > 0:
+            halves.setdefault(p.number, []).append(p.label)
+    return {n: "–".join(labs) for n, labs in halves.items() if len(labs) == 2}

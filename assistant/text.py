@@ -75,7 +75,7 @@ MONTH_NAMES = (
 _REFERENCE_WORDS = frozenset({"s", "nr", "abs", "art", "kap", "§", "ziff", "seite", "nummer"})
 _BOUNDARY = re.compile(r"[.!?…]+[\"'“”»«)\]]*(?=\s+)")
 _LAST_TOKEN = re.compile(r"(\S+)$")
-_BULLET = re.compile(r"^\s*(?:[•▪◦‣∙·*–—-]|\d{1,2}[.)]\s)")
+_BULLET = re.compile(r"^\s*(?:[•▪◦‣∙·*–—-]|\d{1,2}[.)]\s|0\d\s+(?=\S))")
 
 
 def _is_boundary(text: str, end: int) -> bool:

@@ -29,6 +29,9 @@ class Block:
     is_heading: bool = False
     page_starts: tuple[tuple[int, int], ...] = ()  # (offset in text, page) where a later page begins
     ocr: bool = False  # text recognized from a scanned page
+    role: str = "paragraph"  # heading, paragraph, list, table, footnote, caption
+    level: int = 0  # heading level, 1 = top
+    label: str | None = None  # printed page label where it differs from the physical page
 
     def page_at(self, offset: int) -> int | None:
         """The page of the character at `offset` of this block's text."""

@@ -49,14 +49,18 @@ def test_sections_follow_headings():
 
 def test_markdown_and_html(tmp_path: Path):
     md = tmp_path / "notiz.md"
-    md.write_text("# Leitfaden\n\nErster Absatz,\nder umbricht.\n\n- Punkt eins\n- Punkt zwei\n\n"
-                  "## Zweiter Teil\n\nMit [Link](http://x) und **fett**.\n", encoding="utf-8")
+    md.write_text("# Leitfaden\n\nErster Absatz,\nder umbricht. Es gibt:\n\n- Punkt eins\n"
+                  "- Punkt zwei\n\n## Zweiter Teil\n\nMit [Link](http://x) und **fett**.\n\n"
+                  "| Leistung | Gebühr |\n|---|---|\n| Meldebescheinigung | 10,00 € |\n",
+                  encoding="utf-8")
     doc = load_document(md).doc
     assert doc.title == "Leitfaden"
-    assert [b.text for b in doc.blocks] == ["Leitfaden", "Erster Absatz, der umbricht.",
-                                           "Punkt eins", "Punkt zwei", "Zweiter Teil",
-                                           "Mit Link und fett."]
-    assert doc.blocks[-1].section == "Zweiter Teil"
+    assert [b.text for b in doc.blocks] == [
+        "Leitfaden", "Erster Absatz, der umbricht. Es gibt:\n• Punkt eins\n• Punkt zwei",
+        "Zweiter Teil", "Mit Link und fett.",
+        "Leistung | Gebühr\nMeldebescheinigung – Gebühr: 10,00 €."]
+    assert [b.role for b in doc.blocks] == ["heading", "list", "heading", "paragraph", "table"]
+    assert doc.blocks[-1].section == "Leitfaden › Zweiter Teil"  # the heading path
 
     page = tmp_path / "seite.html"
     page.write_text("<html><head><title>Amt &amp; Bürger</title><script>alert('x')</script>"
@@ -65,7 +69,8 @@ def test_markdown_and_html(tmp_path: Path):
                     encoding="utf-8")
     doc = load_document(page).doc
     assert doc.title == "Amt & Bürger"
-    assert [b.text for b in doc.blocks] == ["Öffnungszeiten", "Montag bis Freitag.", "Termin online"]
+    assert [b.text for b in doc.blocks] == ["Öffnungszeiten", "Montag bis Freitag.", "• Termin online"]
+    assert doc.blocks[-1].role == "list"
     assert "alert" not in doc.text
 
 
