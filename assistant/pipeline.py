@@ -22,7 +22,7 @@ from assistant.embeddings import (
     packaged_minilm_path,
 )
 from assistant.extractive import ExtractiveAnswerer
-from assistant.followup import resolve
+from assistant.followup import rewrite
 from assistant.generation import Generator, LlamaCppGenerator, OpenAICompatGenerator
 from assistant.ingest import ingest, remove_document
 from assistant.lexical import LexicalIndex
@@ -105,13 +105,13 @@ class Pipeline:
         question = question.strip()
         if not question:
             return [], replay(Answer("Bitte stellen Sie eine Frage.", (), refused=True))
-        resolved = resolve(question, history)
-        hits = self.retrieve(resolved)
+        followup = rewrite(question, history)
+        hits = self.retrieve(followup.query)
         answerer = self.answerers[mode or self.default_mode()]
         stream = getattr(answerer, "stream", None)
         if stream is None:
-            return hits, replay(answerer.answer(resolved, hits, history))
-        return hits, stream(resolved, hits, history)
+            return hits, replay(answerer.answer(followup.question, hits, history))
+        return hits, stream(followup.question, hits, history)
 
     def ingest(self, paths: Iterable[Path] | None = None, progress: bool = True) -> IngestReport:
         """Index the given files/folders (default: the corpus folder); report missing reports."""

@@ -158,7 +158,9 @@ def build_ui(svc: Service) -> gr.Blocks:
             messages = [*messages, {"role": "user", "content": esc(question)},
                         {"role": "assistant", "content": ""}]
             text = ""
-            earlier = [{"role": "user", "content": h["question"]} for h in hist]
+            # the answers too: "Und der zweite?" picks from the last answer's list
+            earlier = [m for h in hist for m in ({"role": "user", "content": h["question"]},
+                                                 {"role": "assistant", "content": h["answer"]["answer"]})]
             try:
                 parts = svc.stream(question, mode_, earlier)
             except RequestError as e:  # too long, model busy (429), …: said in the chat
