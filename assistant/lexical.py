@@ -3,7 +3,10 @@
 Why not an in-memory BM25 (llama-index's BM25Retriever, bm25s)? Those rebuild the whole index
 on every change and at every start-up. FTS5 is persisted, updated per document inside a
 transaction (a crash leaves the old state), shared safely between processes, and ranks with
-bm25() natively. The analyzer (stemming, umlaut folding, date tokens) is ours: assistant.text.
+bm25() natively. The analyzer (stemming, umlaut folding, date and identifier tokens) is ours:
+assistant.text. A second column holds the parts of each chunk's compounds (assistant.compounds),
+split against the words the index knows and weighed lower than the words as written, so "Ausweis"
+finds "Personalausweisgebühren" without outranking a chunk that says "Ausweis".
 
 The same database keeps the ingest ledger: which document was indexed with which content hash.
 Its transaction is the commit point of an ingest (assistant.ingest): retrieval shows a chunk
@@ -17,24 +20,33 @@ import math
 import os
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from assistant.text import analyze
+from assistant.compounds import LINKS, MIN_PART, splits, words
+from assistant.text import analyze, fold, stem
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (rowid INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL,
                                    doc_id TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(tokens, tokenize='unicode61 remove_diacritics 0');
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(tokens, parts,
+                                                  tokenize='unicode61 remove_diacritics 0');
 CREATE VIRTUAL TABLE IF NOT EXISTS vocab USING fts5vocab(fts, 'row');
+CREATE VIRTUAL TABLE IF NOT EXISTS words USING fts5vocab(fts, 'col');
 CREATE TABLE IF NOT EXISTS docs (doc_id TEXT PRIMARY KEY, hash TEXT NOT NULL, path TEXT,
                                  title TEXT, chunks INTEGER NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS unsplit USING fts5(folded, word UNINDEXED, tokenize='trigram');
 CREATE TABLE IF NOT EXISTS pending (doc_id TEXT PRIMARY KEY, pid INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL,
                                   doc_id TEXT NOT NULL, hash TEXT NOT NULL);
 """
+
+
+PART_WEIGHT = 0.75  # BM25 weight of a compound's parts against the words as written (measured)
+_MAX_VARS = 900  # SQLite host parameters per statement, well below its limit
 
 
 class LexicalIndex:
@@ -61,17 +73,51 @@ class LexicalIndex:
     def replace_doc(self, doc_id: str, doc_hash: str, path: str, title: str,
                     add: Iterable[tuple[str, str]], remove: Sequence[str], total: int) -> None:
         """In one transaction: drop `remove` chunk ids, add (chunk id, text) pairs, record the hash."""
-        tokens = [(cid, " ".join(analyze(text))) for cid, text in add]  # outside the lock
+        rows, fresh, whole = self._analyzed(add)  # outside the lock
         with self._transaction() as db:
             self._delete_ids(remove)
-            for cid, toks in tokens:
+            for cid, toks, parts in rows:
                 cur = db.execute("INSERT OR IGNORE INTO chunks(chunk_id, doc_id) VALUES (?, ?)",
                                  (cid, doc_id))
                 if cur.rowcount:
-                    db.execute("INSERT INTO fts(rowid, tokens) VALUES (?, ?)",
-                               (cur.lastrowid, toks))
+                    db.execute("INSERT INTO fts(rowid, tokens, parts) VALUES (?, ?, ?)",
+                               (cur.lastrowid, toks, parts))
+            db.executemany("INSERT INTO unsplit VALUES (?, ?)", [(fold(w), w) for w in whole])
+            self._resplit(fresh)
             db.execute("INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?, ?)",
                        (doc_id, doc_hash, path, title, total))
+
+    def _analyzed(self, add: Iterable[tuple[str, str]]
+                  ) -> tuple[list[tuple[str, str, str]], set[str], set[str]]:
+        """(chunk id, tokens, compound parts) per chunk, the terms new to the index, and the
+        words that did not split. A compound splits into words that this batch or the index
+        already holds (see assistant.compounds)."""
+        analyzed = [(cid, analyze(text), words(text)) for cid, text in add]
+        batch = Counter(t for _, toks, _ in analyzed for t in set(toks))
+        known = lambda need: {t: n + batch[t] for t, n in self.counts(need).items()}  # noqa: E731
+        candidates = {w for *_, ws in analyzed for w in ws}
+        parts = splits(candidates, known)
+        rows = [(cid, " ".join(toks), " ".join(p for w in ws for p in parts.get(w, ())))
+                for cid, toks, ws in analyzed]
+        fresh = {t for t, n in self.counts(batch).items() if n == 0}
+        # Words left whole are kept for _resplit; a word whose stem the index knew is there already.
+        return rows, fresh, {w for w in candidates - parts.keys() if stem(w) in fresh}
+
+    def _resplit(self, fresh: set[str]) -> None:
+        """Split the compounds indexed before a part of theirs was: this batch brought `fresh`
+        terms, so a word left whole that contains one may split now (in the open transaction)."""
+        new = sorted(t for t in fresh if len(t) >= MIN_PART and t.isalpha())
+        maybe: dict[str, int] = {}
+        for i in range(0, len(new), _MAX_VARS):  # the trigram index finds them as substrings
+            match = " OR ".join(f'"{t}"' for t in new[i:i + _MAX_VARS])
+            maybe |= {w: r for r, w in self._db.execute(
+                "SELECT rowid, word FROM unsplit WHERE unsplit MATCH ?", (match,))}
+        for w, parts in splits(maybe, self.counts).items():
+            self._db.execute("DELETE FROM unsplit WHERE rowid = ?", (maybe[w],))
+            rowids = self._db.execute("SELECT rowid FROM fts WHERE fts MATCH ?",
+                                      (f'tokens : "{stem(w)}"',)).fetchall()
+            self._db.executemany("UPDATE fts SET parts = trim(parts || ' ' || ?) WHERE rowid = ?",
+                                 [(" ".join(parts), r) for (r,) in rowids])
 
     def remember_file(self, path: str, fingerprint: str, doc_id: str, doc_hash: str) -> None:
         """Note that the file with these bytes gave this document version (see known_file)."""
@@ -192,7 +238,7 @@ class LexicalIndex:
         splits = []
         for i in range(3, len(term) - 2):
             left, right = term[:i], term[i:]
-            for link in ("", "s", "e", "en", "n", "es", "er"):  # German linking elements
+            for link in LINKS:
                 if right.startswith(link) and len(right) - len(link) >= 3:
                     splits.append((left, right[len(link):]))
         wanted = {x for pair in splits for x in pair}
@@ -214,24 +260,36 @@ class LexicalIndex:
                                                 stems)), key=len, reverse=True)
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """Top-k (chunk id, BM25 score) for the analyzed query and its compound heads, best first."""
+        """Top-k (chunk id, BM25 score) for the analyzed query, its compound heads and parts, best
+        first; in a chunk, a compound's parts count PART_WEIGHT of the words as written."""
         terms = set(analyze(query))
-        terms = sorted(terms | set(self.heads(terms).values()))
+        parts = {p for ps in self.compounds(query).values() for p in ps}
+        terms = sorted(terms | set(self.heads(terms).values()) | parts)
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in terms)
         rows = self._rows(
-            "SELECT c.chunk_id, -bm25(fts) AS s FROM fts JOIN chunks c ON c.rowid = fts.rowid "
-            "WHERE fts MATCH ? ORDER BY bm25(fts) LIMIT ?", (match, k))
+            f"SELECT c.chunk_id, -bm25(fts, 1.0, {PART_WEIGHT}) AS s FROM fts "
+            "JOIN chunks c ON c.rowid = fts.rowid WHERE fts MATCH ? ORDER BY s DESC LIMIT ?",
+            (match, k))
         return [(r[0], float(r[1])) for r in rows]
+
+    def counts(self, terms: Iterable[str]) -> dict[str, int]:
+        """How many chunks hold each analyzed term as written (compound parts not counted)."""
+        terms = sorted(set(terms))
+        out = dict.fromkeys(terms, 0)
+        for i in range(0, len(terms), _MAX_VARS):
+            part = terms[i:i + _MAX_VARS]
+            out.update(self._rows("SELECT term, doc FROM words WHERE col = 'tokens' AND term IN "
+                                  f"({','.join('?' * len(part))})", part))
+        return out
+
+    def compounds(self, text: str) -> dict[str, list[str]]:
+        """The compounds of a text (a question) -> their indexed parts ("personalausweisgebühren"
+        -> personal, ausweis, gebuhr), split as the index splits its own (assistant.compounds)."""
+        return splits(words(text, nouns=False), self.counts)  # a question may be typed lower-case
 
     def idf(self, terms: Iterable[str]) -> dict[str, float]:
         """BM25-style IDF per analyzed term; a term absent from the corpus gets the highest."""
-        terms = list(set(terms))
         n = max(self.count(), 1)
-        df = {t: 0 for t in terms}
-        if terms:
-            marks = ",".join("?" * len(terms))
-            for term, doc in self._rows(f"SELECT term, doc FROM vocab WHERE term IN ({marks})", terms):
-                df[term] = doc
-        return {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+        return {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in self.counts(terms).items()}

@@ -209,7 +209,7 @@ def spell_out_dates(text: str) -> str:
 
 # --- the analyzer for BM25 and term overlap ----------------------------------------------
 
-ANALYZER_VERSION = "a2"  # bump when analyze() changes: the BM25 side is then rebuilt
+ANALYZER_VERSION = "a3"  # bump when analyze() changes: the BM25 side is then rebuilt
 
 STOPWORDS = frozenset(
     """
@@ -245,6 +245,11 @@ def _stemmer():
     return Stemmer.Stemmer("german")
 
 
+def fold(word: str) -> str:
+    """Lower-case with umlauts folded (ä -> a, ß -> ss), as index terms are."""
+    return word.lower().translate(_FOLD)
+
+
 @lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     """Lower-case, umlaut-folded Snowball stem of one word."""
@@ -252,16 +257,65 @@ def stem(word: str) -> str:
 
 
 def analyze(text: str, keep_stopwords: bool = False) -> list[str]:
-    """BM25 tokens: date tokens, number words as digits, stems without stopwords (input NFKC'd)."""
+    """BM25 tokens: date tokens, number words as digits, stems without stopwords (input NFKC'd);
+    an identifier ("BAU-DA-2/2024", "§ 13") adds one exact token to its parts (see identifier)."""
     text = unicodedata.normalize("NFKC", text)
     tokens: list[str] = []
     last = 0
-    for a, b, y, mo, d in find_dates(text):
+    for a, b, token, date in _marks(text):
         tokens += _words(text[last:a], keep_stopwords)
-        tokens += date_tokens(y, mo, d)
+        if date:
+            tokens += date_tokens(*date)
+        else:
+            tokens += _words(text[a:b], keep_stopwords) + [token]
         last = b
     tokens += _words(text[last:], keep_stopwords)
     return tokens
+
+
+# A run of letters and digits joined by - / . (no space), or one word mixing letters and digits;
+# "§ 13a", "Paragraph 13" name a paragraph.
+_IDENTIFIER = re.compile(r"(?<![\w/.-])[^\W_]+(?:[-/.][^\W_]+)+(?![\w/-]|\.\w)|\b(?=[^\W\d_]*\d)"
+                         r"(?=\d*[^\W\d_])[^\W_]+\b")
+_PARAGRAPH = re.compile(r"(?:§+|\bparagra(?:ph|f)(?:en)?)\s*(\d+[a-z]?)\b", re.IGNORECASE)
+_PARTS = re.compile(r"[^\W_]+")
+_DIGIT_GROUPS = re.compile(r"\d[-/]\d")
+
+
+def identifier(s: str) -> str | None:
+    """The exact token of an identifier, or None if `s` is none: digits with letters
+    ("KAE-08", "KAE08" -> "idkae08"), or digit groups joined by - or / ("63.1-2024/017" ->
+    "id63x1x2024x017"). Punctuation between a letter and a digit does not count; between two
+    digit groups it becomes an x, so "2/2024" and "22024" stay apart."""
+    if not any(c.isdigit() for c in s):
+        return None
+    if not any(c.isalpha() for c in s) and not _DIGIT_GROUPS.search(s):
+        return None  # a number: "1.000", "3.5"
+    parts = _PARTS.findall(s.lower().translate(_FOLD))
+    out = parts[0]
+    for p in parts[1:]:
+        out += ("x" if out[-1].isdigit() and p[0].isdigit() else "") + p
+    return "id" + out
+
+
+def _marks(text: str) -> list[tuple[int, int, str, tuple[int | None, int, int | None] | None]]:
+    """Paragraphs, identifiers and dates in `text`, in order and apart, as (start, end, token,
+    date): a date inside an identifier ("2/2024" in "BAU-DA-2/2024") is no date; an identifier
+    that is all date ("13.6.2016") is one."""
+    dates = find_dates(text)
+    whole = {(a, b) for a, b, *_ in dates}
+    marks: list[tuple[int, int, str, tuple[int | None, int, int | None] | None]] = [
+        (m.start(), m.end(), "par" + m.group(1).lower(), None) for m in _PARAGRAPH.finditer(text)]
+    for m in _IDENTIFIER.finditer(text):
+        token = identifier(m.group())
+        if token and m.span() not in whole and _free(m.start(), m.end(), marks):
+            marks.append((m.start(), m.end(), token, None))
+    marks += [(a, b, "", (y, mo, d)) for a, b, y, mo, d in dates if _free(a, b, marks)]
+    return sorted(marks)
+
+
+def _free(a: int, b: int, marks: list[tuple]) -> bool:
+    return not any(x < b and a < y for x, y, *_ in marks)
 
 
 def _words(text: str, keep_stopwords: bool) -> list[str]:
