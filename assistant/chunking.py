@@ -8,25 +8,39 @@ sentence boundaries, never inside a sentence. A heading starts a new chunk. Chun
 from __future__ import annotations
 
 import hashlib
+import re
+from dataclasses import dataclass
 
-from assistant.text import sentence_spans
+from assistant.corpus import SECTION_SEPARATOR
+from assistant.text import is_bullet, sentence_spans
 from assistant.types import Block, Chunk, SourceDoc
 
-CHUNKER_VERSION = "c2"
+CHUNKER_VERSION = "c4"
+# Sections whose text is a list of references, not statements: kept out of answers.
+_REFERENCE_SECTIONS = re.compile(
+    r"^(\d+(\.\d+)*\s+)?(literatur\w*|quellen(verzeichnis)?|bibliographie|bibliografie|index|register|"
+    r"stichwortverzeichnis|abbildungsverzeichnis|tabellenverzeichnis|inhalt(sverzeichnis)?|"
+    r"abkürzungsverzeichnis|glossar|endnoten|anmerkungen|references|bibliography)$", re.I)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """A span of the document text that chunking never cuts, and what it depends on."""
+
+    start: int
+    end: int
+    block: Block
+    lead: str = ""  # its list's lead-in or its table's header, when that stands before it
 
 
 def chunk(doc: SourceDoc, max_chars: int = 600) -> list[Chunk]:
-    """Split one document into retrievable chunks with section, span and pages."""
-    pieces = _pieces(doc, max_chars)
+    """Split one document into retrievable chunks that follow its structure: a heading starts a
+    chunk; a table, a footnote and each printed page are chunked on their own; a list keeps its
+    lead-in, and a chunk that continues a list or a table carries the lead-in or header."""
     chunks: list[Chunk] = []
-    group: list[tuple[int, int, Block]] = []
-    for piece in pieces:
-        a, b, block = piece
-        starts_section = block.is_heading and group and not group[-1][2].is_heading
-        too_long = group and b - group[0][0] > max_chars
-        if too_long and doc.text[group[-1][1] - 1] == ":" and b - group[0][0] <= 1.5 * max_chars:
-            too_long = False  # keep "folgende Kommunen:" together with the list it announces
-        if starts_section or too_long:
+    group: list[_Piece] = []
+    for piece in _pieces(doc, max_chars):
+        if group and _starts_chunk(group, piece, max_chars, doc.text):
             chunks.append(_make(doc, group, len(chunks)))
             group = []
         group.append(piece)
@@ -35,36 +49,76 @@ def chunk(doc: SourceDoc, max_chars: int = 600) -> list[Chunk]:
     return [c for c in chunks if c.text.strip()]
 
 
-def _pieces(doc: SourceDoc, max_chars: int) -> list[tuple[int, int, Block]]:
-    """Blocks as (start, end, block); over-long blocks cut into sentence runs."""
-    out = []
+def _starts_chunk(group: list[_Piece], piece: _Piece, max_chars: int, text: str) -> bool:
+    last, b = group[-1], piece.block
+    if b.is_heading:  # a new section, unless the chunk so far is a scrap ("Zeitrahmen 30 Minuten")
+        return not last.block.is_heading and last.end - group[0].start >= max_chars // 3
+    if b.label != last.block.label:
+        return True  # the other printed page of a spread
+    only_headings = all(p.block.is_heading or p.block.role == "caption" for p in group)
+    if b is not last.block and "footnote" in (b.role, last.block.role):
+        return True
+    if b is not last.block and "table" in (b.role, last.block.role) and not only_headings:
+        return True
+    if piece.end - group[0].start <= max_chars:
+        return False
+    # keep "folgende Kommunen:" together with what it announces
+    return not (text[last.end - 1] == ":" and piece.end - group[0].start <= 1.5 * max_chars)
+
+
+def _pieces(doc: SourceDoc, max_chars: int) -> list[_Piece]:
+    """Blocks as pieces: a list by its lead-in and items, a table by its header and rows, other
+    blocks whole or, when over-long, in runs of whole sentences."""
+    out: list[_Piece] = []
     for block in doc.blocks:
-        end = block.start + len(block.text)
-        if end - block.start <= max_chars:
-            out.append((block.start, end, block))
-            continue
-        run_start, prev_end = None, block.start
-        for sa, sb in sentence_spans(block.text):
-            sa, sb = block.start + sa, block.start + sb
-            if run_start is None:
-                run_start = sa
-            elif sb - run_start > max_chars:
-                out.append((run_start, prev_end, block))
-                run_start = sa
-            prev_end = sb
-        if run_start is not None:
-            out.append((run_start, prev_end, block))
+        if block.role in ("list", "table") and "\n" in block.text:
+            out += _line_pieces(block)
+        else:
+            out += _sentence_pieces(block, max_chars)
     return out
 
 
-def _make(doc: SourceDoc, group: list[tuple[int, int, Block]], position: int) -> Chunk:
-    start, end = group[0][0], group[-1][1]
+def _line_pieces(block: Block) -> list[_Piece]:
+    lines, pos = [], block.start
+    for ln in block.text.split("\n"):
+        lines.append((pos, pos + len(ln)))
+        pos += len(ln) + 1
+    first = block.text.split("\n", 1)[0]
+    has_lead = block.role == "table" or not is_bullet(first)
+    lead = first if has_lead else ""
+    return [_Piece(a, b, block, lead if has_lead and i else "") for i, (a, b) in enumerate(lines)
+            if b > a]
+
+
+def _sentence_pieces(block: Block, max_chars: int) -> list[_Piece]:
+    end = block.start + len(block.text)
+    if end - block.start <= max_chars:
+        return [_Piece(block.start, end, block)]
+    out, run_start, prev_end = [], None, block.start
+    for sa, sb in sentence_spans(block.text):
+        sa, sb = block.start + sa, block.start + sb
+        if run_start is None:
+            run_start = sa
+        elif sb - run_start > max_chars:
+            out.append(_Piece(run_start, prev_end, block))
+            run_start = sa
+        prev_end = sb
+    if run_start is not None:
+        out.append(_Piece(run_start, prev_end, block))
+    return out
+
+
+def _make(doc: SourceDoc, group: list[_Piece], position: int) -> Chunk:
+    start, end = group[0].start, group[-1].end
     text = doc.text[start:end]
-    blocks = [b for _, _, b in group]
+    blocks = list(dict.fromkeys(p.block for p in group))
     section = next((b.section for b in blocks if b.section), "")
     page_starts = _page_starts(group, start)
     pages = [p for _, p in page_starts]
-    labels = tuple((p, doc.page_labels[p]) for p in sorted(set(pages)) if p in doc.page_labels)
+    own = {b.page: b.label for b in blocks if b.label and b.page is not None}
+    labels = tuple((p, own.get(p) or doc.page_labels[p]) for p in sorted(set(pages))
+                   if p in own or p in doc.page_labels)
+    lead = group[0].lead if group[0].lead and group[0].lead not in text else ""
     digest = hashlib.sha256(f"{doc.id}\x00{position}\x00{text}".encode()).hexdigest()[:24]
     return Chunk(
         id=f"{doc.id}:{digest}",
@@ -80,13 +134,30 @@ def _make(doc: SourceDoc, group: list[tuple[int, int, Block]], position: int) ->
         page_starts=tuple(page_starts),
         page_labels=labels,
         ocr=any(b.ocr for b in blocks),
+        role=_role(blocks, section),
+        lead=lead,
     )
 
 
-def _page_starts(group: list[tuple[int, int, Block]], start: int) -> list[tuple[int, int]]:
+def _role(blocks: list[Block], section: str) -> str:
+    """The chunk's role: reference (a bibliography or index section), table, list, footnote,
+    caption or heading when all its blocks have it, else paragraph."""
+    top = section.split(SECTION_SEPARATOR)[-1] if section else ""
+    if top and _REFERENCE_SECTIONS.match(top.strip()):
+        return "reference"
+    roles = {b.role for b in blocks if not b.is_heading}
+    for role in ("table", "list"):
+        if role in roles:
+            return role
+    if len(roles) == 1:
+        return roles.pop()
+    return "heading" if not roles else "paragraph"
+
+
+def _page_starts(group: list[_Piece], start: int) -> list[tuple[int, int]]:
     """(offset in the chunk, page) wherever the page changes, from the blocks' own page breaks."""
     out: list[tuple[int, int]] = []
-    for a, b, block in group:
+    for a, b, block in ((p.start, p.end, p.block) for p in group):
         if block.page is None:
             continue
         marks = [(a, block.page_at(a - block.start))]
@@ -99,11 +170,12 @@ def _page_starts(group: list[tuple[int, int, Block]], start: int) -> list[tuple[
 
 
 def embedding_text(c: Chunk) -> str:
-    """What the embedder sees: title and section give a short passage its context."""
+    """What the embedder sees: title, heading path and lead-in give a short passage its context."""
     head = c.title if not c.section or c.section == c.title else f"{c.title} – {c.section}"
-    return f"{head}\n{c.text}"
+    return "\n".join(x for x in (head, c.lead, c.text) if x)
 
 
 def lexical_text(c: Chunk) -> str:
-    """What BM25 indexes: the section heading and the passage."""
-    return f"{c.section}\n{c.text}" if c.section and not c.text.startswith(c.section) else c.text
+    """What BM25 indexes: the heading path, the lead-in or table header, and the passage."""
+    section = c.section if c.section and not c.text.startswith(c.section) else ""
+    return "\n".join(x for x in (section, c.lead, c.text) if x)

@@ -122,7 +122,7 @@ def unsupported_facts(answer: Answer, hits: Sequence[Hit]) -> list[str]:
     is stricter; this must stay empty in every mode)."""
     if answer.refused or not hits:
         return []
-    texts = {h.chunk.id: h.chunk.text for h in hits}
+    texts = {h.chunk.id: f"{h.chunk.lead}\n{h.chunk.text}" for h in hits}
     pool = set().union(*(analyze(texts.get(c.chunk_id, c.quote)) for c in answer.citations))
     body = MARKER.sub(" ", answer.text).replace(SUPPLEMENT, " ")  # our words, not a claim
     return [f for a, b in sentence_spans(body) for f, toks in facts(claim_of(body[a:b]))

@@ -48,6 +48,7 @@ class PageLayout:
     label: str | None = None
     ocr: bool = False
     tables: list[list[list[Line]]] = field(default_factory=list)  # rows of cells, header first
+    titles: list[str] = field(default_factory=list)  # per table: the short line right above it
 
 
 @dataclass
@@ -275,8 +276,20 @@ def extract_tables(layout: PageLayout) -> None:
             kept.append(Line("", ln.x0, ln.x1, ln.y, ln.size, False, half=ln.half, table=first[i]))
         elif id(ln) not in used:
             kept.append(ln)
+    layout.titles = [_title(t, [ln for ln in layout.lines if id(ln) not in used]) for t in found]
     layout.lines = kept
     layout.tables = found
+
+
+def _title(table: list[list[Line]], others: list[Line]) -> str:
+    """The short line standing right above a table, over its columns (a state's name above
+    its scores): the table's title, whatever the order the PDF wrote them in."""
+    cells = [c for r in table for c in r]
+    top, size = max(c.y for c in table[0]), max(c.size for c in table[0])
+    x0, x1 = min(c.x0 for c in cells), max(c.x1 for c in cells)
+    above = [ln for ln in others if 0 < ln.y - top < 4 * size and ln.x0 < x1 and ln.x1 > x0
+             and ln.words <= 8 and not ln.text.rstrip().endswith(".")]
+    return min(above, key=lambda ln: ln.y - top).text.strip() if above else ""
 
 
 def _cell_like(c: Line) -> bool:
@@ -312,9 +325,10 @@ def _rows(lines: list[Line]) -> list[list[Line]]:
     return [sorted(r, key=lambda c: c.x0) for r in rows]
 
 
-def table_lines(table: list[list[Line]]) -> list[str]:
-    """A table as lines a reader can quote: the header, then one line per row that names every
-    value with its column's header ("Berlin – Punkte 2025: 49, Veränderung: +4.")."""
+def table_lines(table: list[list[Line]], title: str = "") -> list[str]:
+    """A table as lines a reader can quote: the header (after the table's title, if any), then
+    one line per row that names every value with its column's header ("Berlin – Punkte 2025:
+    49, Veränderung: +4.")."""
     columns = _columns([c for r in table for c in r])
     header_rows = [r for r in table[:3] if sum(c.bold for c in r) > len(r) / 2] or table[:1]
     body = [r for r in table if r not in header_rows]
@@ -323,7 +337,8 @@ def table_lines(table: list[list[Line]]) -> list[str]:
     label_col = next((k for k in range(len(columns))
                       if sum(not _numeric(c.text) for r in body for c in r if _col(c, columns) == k)
                       > 0.5 * len(body)), 0)
-    out = [" | ".join(n or "–" for n in names)]
+    header = " | ".join(n or "–" for n in names)
+    out = [f"{title}: {header}" if title else header]
     for r in body:
         cells = {_col(c, columns): _cell(c) for c in r}
         label = cells.pop(label_col, "")

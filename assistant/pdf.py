@@ -247,7 +247,7 @@ def _blocks(pages: list[PageLayout], outline: dict[int, dict[str, int]]) -> list
         for i, ln in enumerate(p.lines):
             if ln.table >= 0:
                 para.flush_into(blocks)
-                text = "\n".join(table_lines(p.tables[ln.table]))
+                text = "\n".join(table_lines(p.tables[ln.table], p.titles[ln.table]))
                 blocks.append(Block(text, 0, p.number, role="table", label=p.label, ocr=p.ocr))
                 continue
             level = style.heading_level(ln, p.number, p.lines[i + 1] if i + 1 < len(p.lines) else None)

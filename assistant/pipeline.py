@@ -139,10 +139,8 @@ def build_pipeline(settings: Settings, embedder: Embedder | None = None,
     params = FusionParams(settings.candidates, settings.rrf_k, settings.dense_weight,
                           settings.lexical_weight)
     retriever = HybridRetriever(embedder, store, lexical, params)
-    extractive = ExtractiveAnswerer(lexical, settings.max_answer_sentences, settings.min_dense,
-                                    settings.min_coverage, settings.rescue_dense,
-                                    settings.min_unknown, settings.rank_prior,
-                                    settings.passage_weight)
+    extractive = ExtractiveAnswerer(lexical, settings.max_answer_sentences,
+                                    threshold=settings.refusal_threshold, embedder=embedder.name)
     answerers: dict[str, Answerer] = {"extractive": extractive}
     generator = generator or build_generator(settings)
     if generator is not None:

@@ -74,19 +74,12 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, description="Längste Frage in Zeichen (darüber: 400).")
     llm_queue: int = Field(4, description="Anfragen, die im Modus 'llm' auf das Sprachmodell warten "
                            "dürfen (eine läuft); weitere bekommen 429 mit Retry-After.")
-    max_answer_sentences: int = Field(3, description="Höchstzahl Sätze einer extraktiven Antwort.")
-    min_dense: float = Field(0.82, description="Mindest-Kosinusähnlichkeit der besten Passage, "
-                             "unter der nur starke Wortübereinstimmung eine Antwort trägt.")
-    rescue_dense: float = Field(1.0, description="Ähnlichkeit, ab der eine Frage mit einem im "
-                                "Korpus unbekannten Hauptwort trotzdem beantwortet wird (1.0 = nie).")
-    rank_prior: float = Field(0.6, description="Bonus eines Satzes für den Rang seiner Passage "
-                              "(geteilt durch 1 + Rang nach dichter Ähnlichkeit) bei der Satzauswahl.")
-    passage_weight: float = Field(0.6, description="Gewicht, mit dem die Abdeckung der Fragewörter "
-                                  "durch die ganze Passage in die Bewertung ihrer Sätze eingeht.")
-    min_unknown: float = Field(0.25, description="Anteil des Fragegewichts auf im Korpus unbekannten "
-                               "Hauptwörtern, ab dem bei schwacher Abdeckung abgelehnt wird.")
-    min_coverage: float = Field(0.5, description="Anteil der (IDF-gewichteten) Fragewörter, den "
-                                "die Antwortsätze abdecken müssen, wenn die Ähnlichkeit schwach ist.")
+    max_answer_sentences: int = Field(3, description="Höchstzahl Belegeinheiten (Satz, Listenpunkt, "
+                                      "Tabellenzeile) einer extraktiven Antwort.")
+    refusal_threshold: float | None = Field(
+        None, description="Wahrscheinlichkeit, dass die gefundenen Passagen die Frage beantworten, "
+        "unter der die extraktive Antwort ablehnt; leer = der mit dem Antwortmodell angepasste Wert "
+        "(assistant/data/answer_model.toml).")
     # Mehrere Rechner
     chroma_url: str = Field(
         "", validation_alias=AliasChoices("ASSISTANT_CHROMA_URL", "CHROMA_URL", "chroma_url"),

@@ -39,6 +39,10 @@ def _meta(c: Chunk) -> dict:
         meta["page_labels"] = "\x1f".join(f"{p}:{lab}" for p, lab in c.page_labels)
     if c.ocr:
         meta["ocr"] = True
+    if c.role != "paragraph":
+        meta["role"] = c.role
+    if c.lead:
+        meta["lead"] = c.lead
     return meta
 
 
@@ -51,7 +55,8 @@ def _chunk(cid: str, text: str, m: dict) -> Chunk:
                  start=int(m["start"]), end=int(m["end"]), page=m.get("page"),
                  page_end=m.get("page_end"), section=m.get("section", ""),
                  page_starts=starts, page_labels=labels,  # type: ignore[arg-type]
-                 ocr=bool(m.get("ocr", False)))
+                 ocr=bool(m.get("ocr", False)), role=m.get("role", "paragraph"),
+                 lead=m.get("lead", ""))
 
 
 def open_client(path: Path | None, url: str = ""):

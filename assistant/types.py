@@ -75,6 +75,8 @@ class Chunk:
     page_starts: tuple[tuple[int, int], ...] = ()  # (offset in text, page) where a page begins
     page_labels: tuple[tuple[int, str], ...] = ()  # (page, printed label) where they differ
     ocr: bool = False
+    role: str = "paragraph"  # the blocks' role: paragraph, list, table, footnote, caption
+    lead: str = ""  # what the text depends on but does not hold: its list's lead-in, its table's header
 
     def page_at(self, offset: int) -> int | None:
         """The page on which the character at `offset` of this chunk's text stands."""
@@ -119,6 +121,7 @@ class Answer:
     refused: bool
     closest: tuple[Citation, ...] = ()  # shown with a refusal: what came nearest
     verification: dict | None = None  # LLM mode: what claim verification did
+    why: dict | None = None  # extractive: the chosen unit's features and P(answerable)
 
     def to_json(self) -> dict:
         """The CLI/API JSON contract."""
@@ -142,6 +145,8 @@ class Answer:
             out["closest"] = [cite(c) for c in self.closest]
         if self.verification is not None:
             out["verification"] = self.verification
+        if self.why is not None:
+            out["why"] = self.why
         return out
 
 

@@ -185,7 +185,7 @@ def test_a_cache_takes_over_a_document_only_when_all_its_chunks_are_stored(tmp_p
     reader = SharedLexicalIndex(tmp_path / "r.sqlite", store, ledger, interval=0)
     (tmp_path / "besuch.md").write_text(VISIT + "\n## Mehr\n\nDie Terminvergabe läuft seit 2018.\n",
                                         encoding="utf-8")
-    chunks = chunk(load_document(tmp_path / "besuch.md", None).doc, 600)
+    chunks = chunk(load_document(tmp_path / "besuch.md", None).doc, 200)  # two sections, two chunks
     assert len(chunks) == 2
     ids = sorted(c.id for c in chunks)
 

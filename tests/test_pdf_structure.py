@@ -59,7 +59,7 @@ def test_a_list_keeps_its_lead_in(tmp_path: Path):
     assert not any("sechs Wochen" in b.text for b in blocks if b.role == "list")
 
 
-def test_a_table_names_its_header_in_every_row(tmp_path: Path):
+def test_a_table_names_its_title_and_header_in_every_row(tmp_path: Path):
     pdf = _pdf()
     _prose(pdf, 60, 70, ["Die Länder im Vergleich"], size=14)
     rows = [("Land", "Punkte 2025", "Veränderung"), ("Berlin", "49", "+4"),
@@ -69,7 +69,7 @@ def test_a_table_names_its_header_in_every_row(tmp_path: Path):
             _text(pdf, x, 110 + 16 * i, cell, style="B" if i == 0 else "")
     (table,) = [b for b in _read(pdf, tmp_path / "tabelle.pdf").blocks if b.role == "table"]
     lines = table.text.splitlines()
-    assert lines[0] == "Land | Punkte 2025 | Veränderung"
+    assert lines[0] == "Die Länder im Vergleich: Land | Punkte 2025 | Veränderung"  # title, header
     assert "Berlin – Punkte 2025: 49, Veränderung: +4." in lines
     assert "Bremen – Punkte 2025: 15, Veränderung: +6." in lines
 

@@ -187,7 +187,7 @@ def test_info_logs_carry_no_document_or_question_text(tmp_path, caplog):
 @pytest.fixture
 def llm_server(tmp_path):
     gen = SlowGenerator("Herr Kahlen nahm am 13. Juni 2016 teil [1].")
-    p = seeded_pipeline(tmp_path, FakeEmbedder(), generator=gen, answer_mode="llm", min_dense=1.0,
+    p = seeded_pipeline(tmp_path, FakeEmbedder(), generator=gen, answer_mode="llm",
                         llm_queue=2)
     served = serve_app(create_app(p, ui=False))
     yield served, gen

@@ -68,7 +68,7 @@ class RecordingGenerator:
 
 def llm_pipeline(tmp_path: Path, gen: RecordingGenerator, **settings):
     return seeded_pipeline(tmp_path, FakeEmbedder(), generator=gen, answer_mode="llm",
-                           min_dense=1.0, **settings)
+                           **settings)
 
 
 def consume(parts, log: list) -> tuple[list[str], Answer]:
