@@ -7,16 +7,27 @@ refusal rules read it.
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from assistant.text import analyze, find_dates, stem
 
+_DATA = Path(__file__).parent / "data" / "question.toml"
+
+
+def _words_pattern(key: str) -> re.Pattern:
+    """A pattern matching any of the words listed under `key` in the data file (prefixes end
+    in '*': "Minister*" also matches "Ministerin")."""
+    words = tomllib.loads(_DATA.read_text(encoding="utf-8"))[key]
+    alts = [re.escape(w[:-1]) + r"\w*" if w.endswith("*") else re.escape(w) for w in words]
+    return re.compile(r"(?<!\w)(" + "|".join(alts) + r")(?!\w)")
+
 _TYPES: list[tuple[str, re.Pattern, re.Pattern | None]] = [
     ("person", re.compile(r"^\W*(?:\w+\s+)?(wer|wem|wen|wessen|who)\b", re.I),
-     re.compile(r"\b(Herrn?|Frau|Dr\.|Prof\.|Staatssekretär\w*|Staatsrat|Verbandsdirektor\w*|"
-                r"Minister\w*|Bürgermeister\w*|Landrat|Präsident\w*|v\.l\.n\.r\.)")),
+     _words_pattern("person_titles")),
     ("date", re.compile(r"^\W*(wann|seit wann|bis wann|an welchem tag|in welchem jahr|"
                         r"welches datum|when)\b", re.I),
      re.compile(r"\b(1[89]|20)\d\d\b")),
