@@ -19,10 +19,11 @@ _DATA = Path(__file__).parent / "data" / "question.toml"
 
 
 def _words_pattern(key: str) -> re.Pattern:
-    """A pattern matching any of the words listed under `key` in the data file (prefixes end
-    in '*': "Minister*" also matches "Ministerin")."""
+    """A pattern matching any of the words listed under `key` in the data file ('*' at either
+    end: any ending, any compound before it)."""
     words = tomllib.loads(_DATA.read_text(encoding="utf-8"))[key]
-    alts = [re.escape(w[:-1]) + r"\w*" if w.endswith("*") else re.escape(w) for w in words]
+    alts = [(r"\w*" if w.startswith("*") else "") + re.escape(w.strip("*"))
+            + (r"\w*" if w.endswith("*") else "") for w in words]
     return re.compile(r"(?<!\w)(" + "|".join(alts) + r")(?!\w)")
 
 _TYPES: list[tuple[str, re.Pattern, re.Pattern | None]] = [
