@@ -61,6 +61,8 @@ class Features:
     footnote: float  # from a footnote
     caption: float  # from a caption
     points_back: float  # opens with a back-reference ("Dies", "Dort", "Außerdem")
+    superseded: float  # its document is an older version of another retrieved one, and the
+    # question names no year of that older version ("Was galt 2023?")
     log_len: float  # log(characters / 100)
 
     def vector(self) -> list[float]:
@@ -89,6 +91,7 @@ class Unit:
 
 def units(q: Question, hits: Sequence[Hit]) -> list[Unit]:
     """Every evidence unit of the passages, with its features."""
+    old = superseded(q.text, hits)
     order = sorted(range(len(hits)), key=lambda r: (-(hits[r].dense or 0.0), r))
     dense_rank = {r: i for i, r in enumerate(order)}
     out: list[Unit] = []
@@ -129,9 +132,40 @@ def units(q: Question, hits: Sequence[Hit]) -> list[Unit]:
                 footnote=float(c.role == "footnote"),
                 caption=float(c.role == "caption"),
                 points_back=float(bool(_points_back().match(s))),
+                superseded=float(c.doc_id in old),
                 log_len=math.log(max(len(shown), 10) / 100),
             )
             out.append(Unit(r, (a, b), kind, tuple(brings), lead, terms, f))
+    return out
+
+
+_VERSION = re.compile(r"[\s–—,-]*\(?\b(?:Fassung vom|Stand|gültig ab|in Kraft ab|vom)\b:?\s*"
+                      r"(\d{1,2})\.\s?(\d{1,2})\.\s?(\d{4})\)?", re.I)
+
+
+def version_of(title: str) -> tuple[str, int] | None:
+    """A versioned title as (the title without its version, the year it is valid from): the
+    latest date it names ("Fassung vom 14.11.2023 (gültig ab 01.01.2024)" -> 2024)."""
+    dates = [(int(y), int(m), int(d)) for d, m, y in _VERSION.findall(title)]
+    if not dates:
+        return None
+    return _VERSION.sub("", title).strip(" –—,-"), max(dates)[0]
+
+
+def superseded(question: str, hits: Sequence[Hit]) -> set[str]:
+    """Documents among the hits that are not the asked version of their title: of several
+    retrieved versions, the one valid in the year the question names ("Was galt 2023?"), else
+    the newest; the others are returned."""
+    versions = {h.chunk.doc_id: v for h in hits if (v := version_of(h.chunk.title))}
+    years = [int(y) for y in re.findall(r"\b(?:19|20)\d\d\b", question)]
+    out = set()
+    for base in {b for b, _ in versions.values()}:
+        group = {d: y for d, (b, y) in versions.items() if b == base}
+        if len(group) < 2:
+            continue
+        valid = [d for d, y in group.items() if any(y <= asked for asked in years)]
+        keep = max(valid or group, key=lambda d: group[d])
+        out |= set(group) - {keep}
     return out
 
 

