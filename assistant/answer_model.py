@@ -89,7 +89,7 @@ class AnswerModel:
         return 1 / (1 + math.exp(-max(-30.0, min(30.0, z))))
 
 
-def _context(h: Hit) -> str:
+def passage_context(h: Hit) -> str:
     """A passage with its title and heading path: a version's date may stand only there."""
     return f"{h.chunk.title}\n{h.chunk.section}\n{h.chunk.text}"
 
@@ -107,6 +107,6 @@ def evidence(q: Question, ranked: Sequence[tuple[float, Unit]], hits: Sequence[H
         passage=max(u.features.passage for _, u in ranked),
         dense=max(dense, default=0.0),  # of any passage
         unknown=q.unknown_share(),
-        missing_date=float(bool(missing_dates(q.text, [_context(h) for h in hits]))),
+        missing_date=float(bool(missing_dates(q.text, [passage_context(h) for h in hits]))),
         type_missing=float(asks_value and not best.features.fits_type),
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from assistant.answer_model import AnswerModel, Evidence, evidence
+from assistant.answer_model import AnswerModel, Evidence, evidence, passage_context
 from assistant.citations import cite, passage_citation
 from assistant.question import Question, TermStats, analyze_question, missing_dates
 from assistant.types import Answer, Hit
@@ -46,8 +46,7 @@ class ExtractiveAnswerer:
         # A date the question names and no passage holds is a veto, not a weight: no unit can
         # support an answer about it (the training data has too few such questions to learn it).
         if p < self.threshold or ev.missing_date:
-            return refusal(hits, about=missing_dates(q.text, [f"{h.chunk.title}\n{h.chunk.text}"
-                                                              for h in hits]),
+            return refusal(hits, about=missing_dates(q.text, [passage_context(h) for h in hits]),
                            why=_why(None, ev, p, self.threshold))
         chosen = self._select(q, ranked)
         return _compose(chosen, hits, _why(ranked[0], ev, p, self.threshold))

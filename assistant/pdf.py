@@ -19,7 +19,7 @@ from pathlib import Path
 
 from assistant import ocr
 from assistant.layout import Line, PageLayout, extract_tables, page_layouts, table_lines
-from assistant.text import is_bullet, normalize
+from assistant.text import DOT_LEADER, is_bullet, normalize
 from assistant.types import Block
 
 
@@ -39,7 +39,6 @@ class PdfText:
     ocr_pages: int = 0
 
 
-_DOT_LEADER = re.compile(r"(?:\.\s?){4,}\s*[\divxlcIVXLC]+\s*$")
 _HEADING_NUMBER = re.compile(r"^((?:\d+\.)*\d+|[A-Z](?:\.\d+)*|[IVX]+)\.?\s+(?=\S)")
 _CODE = re.compile(r"^(\$|#|>|sudo\s|apt(-get)?\s|/\S+|\w+=)")
 _ROMAN = re.compile(r"^[ivxlcdm]+$", re.I)
@@ -138,7 +137,7 @@ def _key(s: str) -> str:
 
 def _is_toc(page: PageLayout) -> bool:
     """A table-of-contents page: many lines end in dot leaders and a page number."""
-    leaders = sum(bool(_DOT_LEADER.search(ln.text)) for ln in page.lines)
+    leaders = sum(bool(DOT_LEADER.search(ln.text)) for ln in page.lines)
     return leaders >= 5 and leaders >= 0.3 * len(page.lines)
 
 
@@ -387,9 +386,7 @@ def _lists(blocks: list[Block]) -> list[Block]:
     while i < len(blocks):
         b = blocks[i]
         lead = b.role == "paragraph" and b.text.endswith(":")
-        j = i + 1 if lead or b.role == "item" else i
-        if b.role == "item":
-            j = i
+        j = i + 1 if lead else i  # an item run starts at i itself
         marked = j < len(blocks) and blocks[j].role == "item"
         while j < len(blocks) and j - i < 15 and (
                 blocks[j].role == "item"

@@ -75,6 +75,8 @@ MONTH_NAMES = (
 _REFERENCE_WORDS = frozenset({"s", "nr", "abs", "art", "kap", "§", "ziff", "seite", "nummer"})
 _BOUNDARY = re.compile(r"[.!?…]+[\"'“”»«)\]]*(?=\s+)")
 _LAST_TOKEN = re.compile(r"(\S+)$")
+# A table-of-contents line: dot leaders and a page number (arabic or roman).
+DOT_LEADER = re.compile(r"(?:\.\s?){4,}\s*[\divxlcIVXLC]+\s*$")
 _BULLET = re.compile(r"^\s*(?:[•▪◦‣∙·*–—-]|\d{1,2}[.)]\s|0\d\s+(?=\S))")
 
 

@@ -20,12 +20,11 @@ from pathlib import Path
 
 from assistant.corpus import SECTION_SEPARATOR
 from assistant.question import Question
-from assistant.text import analyze, is_bullet, sentence_spans
+from assistant.text import DOT_LEADER, analyze, is_bullet, sentence_spans
 from assistant.types import Hit
 
 _DATA = Path(__file__).parent / "data" / "units.toml"
 _PROSE_END = re.compile(r"[.!?:;)\"“”»]$")
-_DOT_LEADER = re.compile(r"(?:\.\s?){4,}\s*\d+\s*$")
 _ROW = re.compile(r"^[^–\n]{1,80} – .+: .+\.$")
 
 
@@ -173,7 +172,7 @@ def _not_an_answer(s: str, kind: str, brings: list, heading: str) -> bool:
     """Lines that never answer on their own: a heading (the passage's own section title, or a
     short line without final punctuation), a table of contents line, a table's header, and a
     lead-in without items."""
-    if _DOT_LEADER.search(s) or kind == "header" or kind == "lead-in" and not brings:
+    if DOT_LEADER.search(s) or kind == "header" or kind == "lead-in" and not brings:
         return True
     if kind in ("item", "row"):
         return False
