@@ -21,9 +21,9 @@ from assistant.types import Answer, Hit
 from assistant.units import Unit, units
 
 REFUSAL = "Dazu enthalten die Quellen keine Angaben."
-# A neighbour of a chosen unit joins from this share of extra_ratio on (0.8 x 0.375 = 0.3 of the
-# best unit's softmax weight): it continues what the answer quotes.
-ADJACENT_SHARE = 0.375
+# A unit right after a chosen one continues what the answer quotes: it may join down to this
+# share of the best unit's softmax weight (a unit from elsewhere needs the model's extra_ratio).
+NEAR_SHARE = 0.3
 
 
 class ExtractiveAnswerer:
@@ -70,11 +70,10 @@ class ExtractiveAnswerer:
         units_ = [u for _, u in ranked]
         for s, u in ranked[1:]:
             share = math.exp(s - best_score)
-            if len(chosen) >= self.max_units or share < self.model.extra_ratio * ADJACENT_SHARE:
+            if len(chosen) >= self.max_units or share < NEAR_SHARE:
                 break
             if any(_overlaps(u, c) for c in chosen):
                 continue
-            # a neighbour of a chosen unit joins more easily than a unit from elsewhere
             near = any(_next_to(c, units_, any_kind=True) is u for c in chosen)
             if (near or share >= self.model.extra_ratio) \
                     and q.coverage(covered | u.terms) - q.coverage(covered) >= 0.15:

