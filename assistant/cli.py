@@ -42,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
                      "Rechner; jede andere nur mit ASSISTANT_API_KEY)")
     srv.add_argument("--port", type=int, help="Port (Standard: Einstellung port = 8000)")
     srv.add_argument("--index", type=Path, help="Index-Ordner (Standard: index/)")
+    ms = sub.add_parser("model-server", help="Das lokale Sprachmodell als eigenen Server starten, "
+                        "den mehrere App-Prozesse teilen (dort llm = openai).")
+    ms.add_argument("--host", default="127.0.0.1", help="Adresse (Standard: 127.0.0.1)")
+    ms.add_argument("--port", type=int, default=8081, help="Port (Standard: 8081)")
     return p
 
 
@@ -57,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(**overrides)
     if settings.answer_mode == "llm" and settings.llm == "off":
         settings = Settings(**overrides, llm="llama-cpp")  # the packaged local model
+
+    if args.command == "model-server":
+        from assistant.model_process import main as model_server
+
+        return model_server(["--host", args.host, "--port", str(args.port)])
 
     if args.command == "eval":
         from assistant.evalrun import main as run_eval

@@ -37,19 +37,24 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, hits: Sequence[Hit], history: Sequence[dict] = ()) -> Answer:
         """A short cited answer built from verbatim units, or a refusal with the closest passages."""
+        return self.decide(question, hits)[0]
+
+    def decide(self, question: str, hits: Sequence[Hit]) -> tuple[Answer, list[tuple[float, Unit]]]:
+        """The answer (or refusal) and every unit it was chosen from, best first (the llm mode
+        builds its prompt from these)."""
         q = analyze_question(question, self.stats)
         ranked = self.rank(q, hits)
         if not ranked:
-            return refusal(hits)
+            return refusal(hits), ranked
         ev = evidence(q, ranked, hits)
         p = self.model.answerable(ev)
         # A date the question names and no passage holds is a veto, not a weight: no unit can
         # support an answer about it (the training data has too few such questions to learn it).
         if p < self.threshold or ev.missing_date:
             return refusal(hits, about=missing_dates(q.text, [passage_context(h) for h in hits]),
-                           why=_why(None, ev, p, self.threshold))
+                           why=_why(None, ev, p, self.threshold)), ranked
         chosen = self._select(q, ranked)
-        return _compose(chosen, hits, _why(ranked[0], ev, p, self.threshold))
+        return _compose(chosen, hits, _why(ranked[0], ev, p, self.threshold)), ranked
 
     def rank(self, q: Question, hits: Sequence[Hit]) -> list[tuple[float, Unit]]:
         """Every unit of the passages with its score, best first."""

