@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", type=Path, default=Path("evals/out"), help="Ausgabeordner")
     ev.add_argument("--compare", type=Path, help="frühere metrics.json: Rückschritte markieren")
     ev.add_argument("--index", type=Path, help="Index-Ordner für --questions (Standard: index/)")
+    ev.add_argument("--sets", nargs="*", default=[], help="nur diese Sätze aus evals/sets.toml")
+    ev.add_argument("--mode", choices=["extractive", "llm"], help="Antwortmodus (Standard: "
+                    "Einstellung answer_mode); llm startet das Sprachmodell")
     srv = sub.add_parser("serve", help="Web-App starten: Oberfläche, REST- und OpenAI-API.")
     srv.add_argument("--host", help="Adresse (Standard: Einstellung host = 127.0.0.1, nur dieser "
                      "Rechner; jede andere nur mit ASSISTANT_API_KEY)")
@@ -61,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(**overrides)
     if settings.answer_mode == "llm" and settings.llm == "off":
         settings = Settings(**overrides, llm="llama-cpp")  # the packaged local model
+    if args.command == "ingest" or args.command == "ask" and settings.answer_mode != "llm":
+        settings = settings.model_copy(update={"llm": "off"})  # no model process to start
 
     if args.command == "model-server":
         from assistant.model_process import main as model_server
@@ -70,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "eval":
         from assistant.evalrun import main as run_eval
 
-        return run_eval(args.questions, args.out, args.compare, settings)
+        return run_eval(args.questions, args.out, args.compare, settings, args.sets)
 
     if args.command == "serve":
         from assistant.security import bind_problem

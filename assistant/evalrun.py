@@ -102,7 +102,8 @@ def write_report(out: Path, results: dict[str, tuple[dict, list[Verdict]]],
                                    | v.answer.to_json(), ensure_ascii=False) + "\n")
     lines = ["# Evaluation", ""]
     keys = ["items", "pass_rate", "hit@1", "hit@5", "mrr", "source_cited", "right_source_or_refusal",
-            "key_terms", "citation_precision", "unsupported_facts_shown", "refusal_precision",
+            "key_terms", "citation_precision", "unsupported_facts_shown", "facts_outside_quotes",
+            "extractive_fallback", "refusal_precision",
             "refusal_recall",
             "latency_p50_ms", "latency_p95_ms"]
     lines += ["| metric | " + " | ".join(all_metrics) + " |",
@@ -164,9 +165,17 @@ def held_out_split(name: str, verdicts: list[Verdict]) -> dict[str, tuple[dict, 
     return {f"{name}/tuning": (metrics(rest), rest), f"{name}/held-out": (metrics(held), held)}
 
 
-def main(questions: list[Path], out: Path, compare_to: Path | None, settings: Settings) -> int:
-    """Run the sets, print the summary, write the report; exit 1 on regressions."""
+def main(questions: list[Path], out: Path, compare_to: Path | None, settings: Settings,
+         only: list[str] | None = None) -> int:
+    """Run the sets (all shipped ones, or `only` these), print the summary, write the report;
+    exit 1 on regressions."""
     sets = [QuestionSet(q.stem, q.resolve()) for q in questions] if questions else shipped_sets()
+    if only:
+        unknown = set(only) - {qs.name for qs in sets}
+        if unknown:
+            print(f"Unbekannte Fragensätze: {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+        sets = [qs for qs in sets if qs.name in only]
     results = {}
     for qs in sets:
         missing = [c for c in qs.corpus if not c.exists()]

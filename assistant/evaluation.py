@@ -109,6 +109,7 @@ def check(item: Item, answer: Answer, hits: Sequence[Hit] = (), seconds: float =
     if item.not_doc and item.not_doc in cited:
         v.problems.append(f"Dokument falsch zitiert: {item.not_doc}")
     v.problems += [f"nicht belegt gezeigt: {f}" for f in unsupported_facts(answer, hits)]
+    v.problems += [f"nicht im Zitat: {f}" for f in facts_outside_quotes(answer, hits)]
     return v
 
 
@@ -124,9 +125,27 @@ def unsupported_facts(answer: Answer, hits: Sequence[Hit]) -> list[str]:
         return []
     texts = {h.chunk.id: f"{h.chunk.lead}\n{h.chunk.text}" for h in hits}
     pool = set().union(*(analyze(texts.get(c.chunk_id, c.quote)) for c in answer.citations))
-    body = MARKER.sub(" ", answer.text).replace(SUPPLEMENT, " ")  # our words, not a claim
-    return [f for a, b in sentence_spans(body) for f, toks in facts(claim_of(body[a:b]))
-            if not toks <= pool]
+    return [f for claim in _claims(answer.text) for f, toks in facts(claim) if not toks <= pool]
+
+
+def _claims(text: str) -> list[str]:
+    """The claims of an answer as the user reads them: a [n] marker ends one ("1. Halle [1]
+    2. Gütersloh [1]": the 2 numbers an item, it is no fact), then each sentence without a list
+    item's number; "Laut Quelle:" is our wording, not a claim."""
+    pieces = re.split(MARKER.pattern.replace("(", "(?:", 1), text.replace(SUPPLEMENT, " "))
+    return [claim_of(piece[a:b].strip()) for piece in pieces for a, b in sentence_spans(piece)]
+
+
+def facts_outside_quotes(answer: Answer, hits: Sequence[Hit]) -> list[str]:
+    """Names, numbers and dates of the answer that stand in a cited passage but in none of the
+    quotes shown with it (nor in the lead-in or header the answer repeats): a user who checks
+    the quotes cannot see where they come from."""
+    if answer.refused or not answer.citations or not hits:
+        return []
+    leads = {h.chunk.id: h.chunk.lead for h in hits}
+    pool = set().union(*(analyze(f"{leads.get(c.chunk_id, '')}\n{c.quote}")
+                         for c in answer.citations))
+    return [f for claim in _claims(answer.text) for f, toks in facts(claim) if not toks <= pool]
 
 
 def right_source(v: Verdict) -> bool:
@@ -201,6 +220,11 @@ def metrics(verdicts: Sequence[Verdict]) -> dict:
         "citation_precision": share(precisions),
         "unsupported_facts_shown": sum(p.startswith("nicht belegt gezeigt") for v in verdicts
                                        for p in v.problems),
+        "facts_outside_quotes": sum(p.startswith("nicht im Zitat") for v in verdicts
+                                    for p in v.problems),
+        "extractive_fallback": share(bool((v.answer.verification or {}).get("fallback"))
+                                     for v in verdicts if not v.answer.refused)
+        if any(v.answer.verification for v in verdicts) else None,
         "refusal_precision": share(v.item.refuse for v in refused),
         "refusal_recall": share(v.answer.refused for v in should),
         "latency_p50_ms": round(1000 * statistics.median(secs), 1) if secs else None,

@@ -298,3 +298,51 @@ def rewrite(question: str, history: Sequence[dict]) -> Followup:
 def resolve(question: str, history: Sequence[dict]) -> str:
     """The question for the answerer: itself, or made self-contained (see `rewrite`)."""
     return rewrite(question, history).question
+
+
+REWRITE_SYSTEM = (
+    "Du formulierst Folgefragen um. Schreibe die letzte Frage des Nutzers so, dass sie ohne das "
+    "Gespräch verständlich ist: Ersetze Wörter wie „dort“, „dabei“, „davon“, „diese“ oder „der "
+    "zweite“ durch das, worauf sie sich im Gespräch beziehen. Erfinde nichts hinzu. Antworte nur "
+    "mit der einen umgeschriebenen Frage.")
+
+
+def rewrite_with_model(question: str, history: Sequence[dict], generate) -> Followup:
+    """`rewrite`, with the language model resolving what the rules found to lean on the history.
+    The rules decide whether a rewrite is needed at all; the model's question is taken only if
+    it is one question whose every content word comes from the question or the last turn and
+    that names what the rules found it to point at (it resolves, it adds nothing). It joins the
+    retrieval query; the answerer gets the rules' question. When the check fails or the model
+    does, the rules' rewrite stands alone. `generate(messages) -> str` is the model call."""
+    rule = rewrite(question, history)
+    if rule.question == question.strip():
+        return rule
+    previous, answer = _last_turn(history)
+    prompt = (f"Frage: {previous}\nAntwort: {MARKER.sub('', answer).strip()}\n"
+              f"Folgefrage: {question.strip()}\nUmgeschriebene Folgefrage:")
+    try:
+        text = generate([{"role": "system", "content": REWRITE_SYSTEM},
+                         {"role": "user", "content": prompt}])
+    except Exception:  # noqa: BLE001 - any model failure leaves the rules' rewrite
+        return rule
+    text = (text or "").strip().strip("„“\"").splitlines()[0].strip() if text else ""
+    items, _ = referent(question, answer, previous)
+    if not checked_rewrite(text, question, f"{previous} {answer}", items):
+        return rule
+    # Retrieval gets the model's question too; the answerer keeps the rules' question: the
+    # model's "Welcher der Landkreise Cochem-Zell, Ortenaukreis und Heidekreis ist ...?" made the
+    # sentence listing all three outscore the one that says which (and the model answer it).
+    return Followup(rule.question, f"{text} {rule.query}")
+
+
+def checked_rewrite(text: str, question: str, history: str, items: Sequence[str] = ()) -> bool:
+    """A model's rewrite is one question, not much longer than question and history allow,
+    every content word it uses stands in the question or the history, and it names every item
+    the rules found the question to point at ("davon" -> the three Landkreise, not the Städte)."""
+    if not text.endswith("?") or text.count("?") != 1 or len(text) > 3 * len(question) + 80:
+        return False
+    known = set(analyze(question)) | set(analyze(history))
+    own = set(analyze(text))
+    if not own or not own <= known or own == set(analyze(question)):
+        return False
+    return all(set(analyze(item)) <= own for item in items)

@@ -32,7 +32,14 @@ from assistant.streaming import SentenceSplitter, joined, replay
 from assistant.text import analyze
 from assistant.types import Answer, Hit
 from assistant.units import Unit
-from assistant.verify import SentenceCheck, Verification, check_sentence, facts, prepare
+from assistant.verify import (
+    SentenceCheck,
+    Verification,
+    check_sentence,
+    facts,
+    prepare,
+    support_span,
+)
 
 log = logging.getLogger(__name__)
 SUPPLEMENT = "Laut Quelle:"  # introduces evidence the model's answer left out, quoted verbatim
@@ -45,7 +52,7 @@ class LlmAnswerer:
     """Generate with the configured backend, verify each sentence, fall back to extractive."""
 
     def __init__(self, generator: Generator, fallback: ExtractiveAnswerer, max_tokens: int = 200,
-                 temperature: float = 0.1, budget_tokens: int = 900) -> None:
+                 temperature: float = 0.1, budget_tokens: int = 250) -> None:
         self.generator, self.fallback = generator, fallback
         self.max_tokens, self.temperature, self.budget_tokens = max_tokens, temperature, budget_tokens
 
@@ -65,7 +72,7 @@ class LlmAnswerer:
             return
         numbers, texts = unit_context(ranked, hits, self.budget_tokens)
         messages = build_messages(question, texts, history, self.budget_tokens, numbers=numbers)
-        shown, raw, report = _Shown(hits), [], {}
+        shown, raw, report = _Shown(hits, question), [], {}
         size = {"prompt_tokens": sum(estimate_tokens(m["content"]) for m in messages)}
         pieces = self.generator.stream(messages, self.max_tokens, self.temperature)
         try:
@@ -94,9 +101,12 @@ class LlmAnswerer:
         added = self._omitted(question, extractive, " ".join(shown.kept), hits)
         for n, quote in added:
             yield shown.show(f"{SUPPLEMENT} „{quote}“ [{n}]")
-        spans = {n: (i, i + len(quote)) for n, quote in added
-                 if (i := hits[n - 1].chunk.text.find(quote)) >= 0}
-        _, citations = cite(" ".join(shown.kept), hits, spans)  # a passage quoted in full: in full
+        spans = shown.quote_spans()  # every sentence the verifier relied on is in the quote
+        for n, quote in added:
+            if (i := hits[n - 1].chunk.text.find(quote)) >= 0:
+                a, b = spans.get(n, (i, i + len(quote)))
+                spans[n] = (min(a, i), max(b, i + len(quote)))
+        _, citations = cite(" ".join(shown.kept), hits, spans)
         yield Answer("".join(shown.pieces), citations, refused=False, verification=report | {
             "fallback": None, "supplemented": [quote for _, quote in added]})
 
@@ -185,7 +195,8 @@ class _Shown:
     """The sentences of one answer checked so far, and the pieces shown of them: renumbered by
     one `Numbering` in order, so they read exactly as `cite` numbers the whole answer."""
 
-    def __init__(self, hits: Sequence[Hit]) -> None:
+    def __init__(self, hits: Sequence[Hit], question: str = "") -> None:
+        self.hits, self.asked = hits, frozenset(analyze(question))
         self.passages, self.numbering = prepare(hits), Numbering(len(hits))
         self.checks: list[SentenceCheck] = []
         self.kept: list[str] = []  # shown sentences with their passage numbers
@@ -196,6 +207,9 @@ class _Shown:
         c = check_sentence(raw, self.passages)
         if c is None:
             return None
+        if c.supported and set(analyze(c.sentence)) <= self.asked:
+            # "Wer nahm am 13. Juni 2016 teil? [1]" holds up, but says nothing the user did not
+            c = replace(c, supported=False, unsupported_facts=("wiederholt nur die Frage",))
         self.checks.append(replace(c, supported=False) if refusal else c)
         return self.show(c.shown) if self.checks[-1].supported else None
 
@@ -205,6 +219,16 @@ class _Shown:
         piece = self.numbering.apply(" " + sentence if self.pieces else sentence)
         self.pieces.append(piece if len(self.pieces) else piece.lstrip())
         return self.pieces[-1]
+
+    def quote_spans(self) -> dict[int, tuple[int, int]]:
+        """Per cited passage, the span that holds every shown sentence citing it."""
+        claims: dict[int, list[str]] = {}
+        for c in self.checks:
+            if c.supported:
+                for n in c.cited:
+                    claims.setdefault(n, []).append(c.sentence)
+        return {n: span for n, cs in claims.items()
+                if (span := support_span(cs, self.hits[n - 1].chunk.text)) is not None}
 
     def report(self) -> dict:
         return Verification(tuple(self.checks)).to_json()

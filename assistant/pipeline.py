@@ -22,7 +22,7 @@ from assistant.embeddings import (
     packaged_minilm_path,
 )
 from assistant.extractive import ExtractiveAnswerer
-from assistant.followup import rewrite
+from assistant.followup import rewrite, rewrite_with_model
 from assistant.generation import Generator, OpenAICompatGenerator
 from assistant.ingest import ingest, remove_document
 from assistant.lexical import LexicalIndex
@@ -105,9 +105,14 @@ class Pipeline:
         question = question.strip()
         if not question:
             return [], replay(Answer("Bitte stellen Sie eine Frage.", (), refused=True))
-        followup = rewrite(question, history)
-        hits = self.retrieve(followup.query)
         answerer = self.answerers[mode or self.default_mode()]
+        generator = getattr(answerer, "generator", None)
+        if generator is not None and history:  # the model resolves what the rules flag
+            followup = rewrite_with_model(question, history, lambda m: "".join(
+                generator.stream(m, max_tokens=60, temperature=0.0)))
+        else:
+            followup = rewrite(question, history)
+        hits = self.retrieve(followup.query)
         stream = getattr(answerer, "stream", None)
         if stream is None:
             return hits, replay(answerer.answer(followup.question, hits, history))

@@ -184,3 +184,33 @@ def sentences_with_markers(text: str) -> list[tuple[int, int]]:
         if a < b:
             out.append((a, b))
     return out
+
+
+def support_span(claims: Sequence[str], text: str) -> tuple[int, int] | None:
+    """The span of `text` a user needs to check `claims` at a glance: from the first to the last
+    sentence holding one of their facts (each taken nearest to the sentence that shares most of
+    the claim's words) or most of a claim's words. None when no sentence holds any of them."""
+    spans = sentence_spans(text)
+    terms = [frozenset(analyze(text[a:b])) for a, b in spans]
+    need: list[int] = []
+    for claim in claims:
+        claim = claim_of(MARKER.sub("", claim))
+        content = set(analyze(claim))
+        if not terms or not content:
+            continue
+        anchor = max(range(len(terms)), key=lambda i: (len(content & terms[i]), -i))
+        if content & terms[anchor]:
+            need.append(anchor)
+        for _, toks in facts(claim):
+            holding = [i for i, t in enumerate(terms) if toks <= t]
+            if holding:
+                need.append(min(holding, key=lambda i: abs(i - anchor)))
+            else:  # its words spread over neighbouring sentences, as the verifier's window allows
+                runs = [(i, j) for i in range(len(terms)) for j in range(i, min(i + WINDOW, len(terms)))
+                        if toks <= frozenset().union(*terms[i:j + 1])]
+                if runs:
+                    i, j = min(runs, key=lambda r: (r[1] - r[0], abs(r[0] - anchor)))
+                    need += [i, j]
+    if not need:
+        return None
+    return spans[min(need)][0], spans[max(need)][1]

@@ -48,14 +48,27 @@ def test_a_name_or_number_no_cited_passage_holds_is_flagged():
     quoted = check(item, Answer("Herr Kahlen nahm teil. [1] Laut Quelle: „Aus dem Rheinland nahm Herr "
                                 "Kahlen teil.“ [1]", cited, False), [meeting])
     assert fine.ok and quoted.ok and not invented.ok
-    assert invented.problems == ["nicht belegt gezeigt: 45", "nicht belegt gezeigt: Gäste",
-                                 "nicht belegt gezeigt: Kiel"]
+    assert [x for x in invented.problems if x.startswith("nicht belegt")] == [
+        "nicht belegt gezeigt: 45", "nicht belegt gezeigt: Gäste", "nicht belegt gezeigt: Kiel"]
     assert metrics([fine, invented])["unsupported_facts_shown"] == 3
     # A list item's number is no claim: "3." left after the model's item 2 was removed.
     listed = check(item, Answer("1. Herr Kahlen nahm teil. [1] 3. Aus dem Rheinland. [1]", cited,
                                 False), [meeting])
     assert listed.ok and listed.problems == []
     assert compare({"s": {"unsupported_facts_shown": 3}}, {"s": {"unsupported_facts_shown": 0}})
+
+
+def test_a_fact_of_the_passage_that_no_shown_quote_holds_is_flagged():
+    text = "Das Gespräch fand am 13. Juni 2016 in Berlin statt. Aus dem Rheinland nahm Herr Kahlen teil."
+    meeting = Hit(Chunk("m", "d", "T", "s", text, 0, len(text)), 1.0)
+    short = (Citation(1, "T", "s", None, "Aus dem Rheinland nahm Herr Kahlen teil.", "m"),)
+    whole = (Citation(1, "T", "s", None, text, "m"),)
+    claim = "Herr Kahlen nahm am 13. Juni 2016 in Berlin teil. [1]"
+    item = Item("x", "Wer nahm teil?")
+    hidden = check(item, Answer(claim, short, False), [meeting])
+    assert hidden.problems == ["nicht im Zitat: 13. Juni 2016", "nicht im Zitat: Berlin"]
+    assert check(item, Answer(claim, whole, False), [meeting]).ok
+    assert metrics([hidden])["facts_outside_quotes"] == 2
 
 
 def test_token_f1_and_citation_precision():

@@ -121,3 +121,14 @@ def test_a_complete_answer_gets_no_quote_added(make_pipeline):
     a = p.ask(QUESTION)
     assert "Laut Quelle" not in a.text and a.verification["supplemented"] == []
     assert a.text == reply.replace(" [1].", ". [1]")
+    # Vitt stands in the sentence before the participants: the quote holds both sentences
+    [quote] = [c.quote for c in a.citations]
+    assert "Staatssekretär Klaus Vitt" in quote and "Herr Staatsrat Lühr dabei" in quote
+
+
+def test_an_answer_that_only_restates_the_question_is_no_answer(make_pipeline):
+    p, _ = make_pipeline("Wer nahm am 13. Juni 2016 teil? [1]")
+    a = p.ask(QUESTION)
+    assert a.verification["fallback"] == "Keine Aussage des Sprachmodells war belegt."
+    assert a.verification["removed_sentences"][0]["facts"] == ["wiederholt nur die Frage"]
+    assert "Kahlen" in a.text  # the extractive answer

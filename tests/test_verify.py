@@ -2,7 +2,14 @@
 wrong [n] are corrected, supported sentences stay."""
 
 from assistant.types import Chunk, Hit
-from assistant.verify import Verification, check_sentence, facts, prepare, sentences_with_markers
+from assistant.verify import (
+    Verification,
+    check_sentence,
+    facts,
+    prepare,
+    sentences_with_markers,
+    support_span,
+)
 
 
 def verify(text: str, hits: list[Hit]) -> tuple[str, Verification]:
@@ -109,3 +116,14 @@ def test_the_number_of_a_list_item_is_no_claim():
                      _hits(MEETING))
     assert "1. Staatssekretär Klaus Vitt. [1]" in text and "Sommer" not in text
     assert [c.supported for c in v.checks][1:] == [True, False]
+
+
+def test_the_quote_span_holds_every_sentence_a_claim_rests_on():
+    text = ("Die Einrichtung erfolgt automatisch mittels DHCP. Alle Clients bekommen Adressen aus "
+            "10.0.0.0/8; LTSP-Clients hängen am LTSP-Server im Subnetz 192.168.0.0/24. "
+            "Der Drucker steht im Flur.")
+    a, b = support_span(["Der DHCP-Server vergibt Adressen aus dem Subnetz 192.168.0.0/24. [1]"], text)
+    assert text[a:b].startswith("Die Einrichtung") and text[a:b].endswith("192.168.0.0/24.")
+    a, b = support_span(["Adressen kommen aus dem Subnetz 192.168.0.0/24. [1]"], text)
+    assert text[a:b].startswith("Alle Clients") and "Drucker" not in text[a:b]
+    assert support_span(["Völlig anderes Thema."], text) is None
