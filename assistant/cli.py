@@ -140,6 +140,8 @@ def format_answer(a: Answer) -> str:
     if a.citations:
         out.append("Quellen:")
         out += [f"[{c.n}] {_where(c)}\n    „{c.quote}“" for c in a.citations]
+    if failed := (a.verification or {}).get("generation_error"):
+        out.append(f"Hinweis: {failed}")
     if a.closest:
         out.append("Nächstliegende Passagen:")
         out += [f"- {_where(c)}\n    „{_short(c.quote)}“" for c in a.closest]

@@ -160,6 +160,11 @@ def test_the_app_answers_through_a_model_crash(tmp_path, corpus_copy, fake_embed
         assert not crashed.refused and "Kahlen" in crashed.text
         assert "SIGKILL" in crashed.verification["generation_error"]
         assert crashed.verification["fallback"] == "Das Sprachmodell brach ab."
+        from assistant.cli import format_answer
+        from ui.app import references
+
+        assert "Hinweis: Das Sprachmodell wurde beendet (SIGKILL" in references(crashed)
+        assert "Hinweis: Das Sprachmodell wurde beendet (SIGKILL" in format_answer(crashed)
         t0 = time.monotonic()
         quick = p.ask(QUESTION, mode="extractive")
         assert time.monotonic() - t0 < 2 and "Kahlen" in quick.text

@@ -57,7 +57,13 @@ def _where(c: Citation) -> str:
 
 
 def references(answer: Answer) -> str:
-    """The numbered references under an answer in the chat (escaped)."""
+    """The numbered references under an answer in the chat (escaped), and why the llm mode
+    answered extractively when its model failed."""
+    failed = (answer.verification or {}).get("generation_error")
+    return _references(answer) + (f"\n\nHinweis: {esc(failed)}" if failed else "")
+
+
+def _references(answer: Answer) -> str:
     if answer.citations:
         return "\n\nQuellen: " + " · ".join(f"[{c.n}] {esc(_where(c))}" for c in answer.citations)
     if answer.closest:
