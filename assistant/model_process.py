@@ -101,6 +101,20 @@ class ServerConfig:
                 "--flash_attn", "True"]
 
 
+# llama_cpp.server reads its settings from the environment too, unprefixed, and they beat its
+# command line: `PORT=8765 make run` made the model server take the app's port. The child gets
+# only what a process needs to run.
+_ENV_KEPT = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TMPDIR", "TZ",
+                       "VIRTUAL_ENV", "PYTHONPATH", "SYSTEMROOT"})
+
+
+def child_env() -> dict[str, str]:
+    """The model server's environment: the basics, locale and OpenMP, never settings."""
+    env = {k: v for k, v in os.environ.items()
+           if k in _ENV_KEPT or k.startswith(("LC_", "OMP_", "GOMP_"))}
+    return env | {"OMP_WAIT_POLICY": "PASSIVE", "HF_HUB_OFFLINE": "1"}
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as s:
@@ -198,8 +212,7 @@ class ModelProcess:
         self._port = self.config.port or free_port(self.config.host)
         # libgomp's idle workers spin by default: with 2 threads on 2 cores and any other busy
         # process, generation fell from 8.4 to 0.5-0.8 tokens/s; passive waiting kept 8.4.
-        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "HF_HUB_OFFLINE": "1"}
-        env.pop("LLAMA_CPP_LIB_PATH", None)
+        env = child_env()
         if self.config.lib_path is not None:
             env["LLAMA_CPP_LIB_PATH"] = str(self.config.lib_path)
         log_file = self.config.log_file or Path(os.devnull)

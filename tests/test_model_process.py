@@ -193,3 +193,15 @@ def test_the_real_model_is_killed_mid_answer_and_restarted(tmp_path, real_pipeli
     again = llm.answer(QUESTION, hits)
     assert process.current().pid != victim and again.verification["fallback"] is None, again
     assert not again.refused and "[1]" in again.text
+
+
+def test_the_model_server_gets_no_settings_from_the_environment(monkeypatch):
+    from assistant.model_process import child_env
+
+    for name, value in {"PORT": "8765", "HOST": "0.0.0.0", "MODEL": "x.gguf", "API_KEY": "s",
+                        "ASSISTANT_LLM": "llama-cpp", "LC_ALL": "de_DE.UTF-8"}.items():
+        monkeypatch.setenv(name, value)
+    env = child_env()
+    assert not {"PORT", "HOST", "MODEL", "API_KEY", "ASSISTANT_LLM"} & set(env)
+    assert env["LC_ALL"] == "de_DE.UTF-8" and env["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert env["PATH"] == os.environ["PATH"]
