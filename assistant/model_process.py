@@ -160,6 +160,7 @@ class ModelProcess:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.last_exit: str | None = None  # German description of the last failure
+        self._killed_because: str | None = None  # set when the supervisor kills a hung server
         self.restarts = 0
         self._stopping = False
 
@@ -199,8 +200,8 @@ class ModelProcess:
             self._ready.clear()
             if self._stopping:
                 break
-            if not (code == -signal.SIGKILL and self.last_exit and "hing" in self.last_exit):
-                self.last_exit = describe_exit(code)
+            self.last_exit = self._killed_because or describe_exit(code)
+            self._killed_because = None
             if code == -signal.SIGILL and self.config.lib_path is not None:
                 log.warning("Der AVX-512-Build von llama.cpp läuft auf diesem Prozessor nicht "
                             "(%s); weiter mit dem portablen Build.", self.config.lib_path)
@@ -231,8 +232,8 @@ class ModelProcess:
         deadline = time.monotonic() + self.config.start_timeout
         while proc.poll() is None and not self._stopping:
             if time.monotonic() > deadline:
-                self.last_exit = (f"Das Sprachmodell antwortete {self.config.start_timeout:.0f} s "
-                                  "nach dem Start nicht und hing.")
+                self._killed_because = (f"Das Sprachmodell antwortete "
+                                        f"{self.config.start_timeout:.0f} s nach dem Start nicht.")
                 proc.kill()
                 return
             try:
@@ -262,7 +263,7 @@ class ModelProcess:
     def kill(self) -> None:
         """Kill the server (a hang); the supervisor restarts it."""
         if self.alive():
-            self.last_exit = "Das Sprachmodell hing und wurde neu gestartet."
+            self._killed_because = "Das Sprachmodell hing und wurde neu gestartet."
             self._proc.kill()
 
     def stop(self) -> None:
@@ -304,7 +305,7 @@ class SupervisedGenerator:
                 raise GenerationError(
                     f"{describe_exit(code)} Es wird neu gestartet; diese Antwort kommt aus dem "
                     "extraktiven Modus.") from e
-            if "timed out" in str(e).lower() or "ReadTimeout" in repr(e.__cause__):
+            if isinstance(e.__cause__, httpx.TimeoutException):
                 self.process.kill()
                 raise GenerationError(
                     f"Das Sprachmodell schrieb {self.process.config.read_timeout:.0f} s lang "
