@@ -154,7 +154,7 @@ def documents(svc: Svc) -> list[dict]:
 
 @api.post("/documents")
 def upload(file: UploadFile, svc: Svc) -> dict:
-    """Upload a PDF, TXT, MD or HTML file (checked by content, ≤ max_upload_mb) and index it."""
+    """Upload a PDF, DOCX, XLSX, TXT, MD or HTML file (checked by content, ≤ max_upload_mb) and index it."""
     data = file.file.read(svc.max_upload + 1)
     doc_id, report = svc.add_document(file.filename, data)
     doc = next(d for d in svc.documents() if d["id"] == doc_id)
@@ -184,10 +184,21 @@ def document_file(doc_id: str, svc: Svc) -> FileResponse:
     f = svc.document_file(doc_id)
     if f is None:
         raise RequestError(404, f"Unbekanntes Dokument: {doc_id}")
-    pdf = f.suffix.lower() == ".pdf"  # anything else as plain text: an uploaded page never runs
+    suffix = f.suffix.lower()
+    if suffix in OFFICE_TYPES:  # downloaded, opened by the user's Office program
+        return FileResponse(f, media_type=OFFICE_TYPES[suffix], filename=f.name,
+                            content_disposition_type="attachment",
+                            headers={"X-Content-Type-Options": "nosniff"})
+    pdf = suffix == ".pdf"  # anything else as plain text: an uploaded page never runs
     return FileResponse(f, media_type="application/pdf" if pdf else "text/plain; charset=utf-8",
                         filename=f.name, content_disposition_type="inline",
                         headers={"X-Content-Type-Options": "nosniff"})
+
+
+OFFICE_TYPES = {
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 @api.post("/feedback")

@@ -17,7 +17,7 @@ from pathlib import Path
 from assistant.text import decode_text, is_bullet, looks_binary, normalize
 from assistant.types import Block, SourceDoc
 
-SUFFIXES = (".pdf", ".md", ".txt", ".html", ".htm")
+SUFFIXES = (".pdf", ".md", ".txt", ".html", ".htm", ".docx", ".xlsx")
 _HEADING_MAX = 100
 
 
@@ -126,6 +126,11 @@ def load_document(f: Path, entry: ManifestEntry | None = None) -> Loaded:
             default_title, blocks = "", markdown_blocks(_read_text(f, warnings))
         elif suffix == ".txt":
             default_title, blocks = "", text_blocks(_read_text(f, warnings))
+        elif suffix in (".docx", ".xlsx"):
+            from assistant.office import read_office  # local: python-docx/openpyxl
+
+            default_title, blocks, pages, office_warnings = read_office(f)
+            warnings += office_warnings
         else:
             raise DocumentError(f"{f}: Dateityp {suffix or '(ohne Endung)'} wird nicht unterstützt.")
     except (PdfError, OSError, UnicodeError, ValueError) as e:
@@ -273,10 +278,16 @@ def _md_table(rows: list[str]) -> list[str]:
     def cells(r: str) -> list[str]:
         return [_strip_md(c.strip()) for c in r.strip().strip("|").split("|")]
 
-    header = cells(rows[0])
+    return table_lines(cells(rows[0]), [cells(r) for r in rows[2:]])
+
+
+def table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A table as its header line and one line per row that names each value's column
+    ("Bund – Rechtsrahmen: 0, Daten: 12."): a row read alone still says what its values are."""
     out = [" | ".join(header)]
-    for r in rows[2:]:
-        values = cells(r)
+    for values in rows:
+        if not any(values):
+            continue
         label, rest = values[0], list(zip(header[1:], values[1:], strict=False))
         parts = ", ".join(f"{h}: {v}" if h else v for h, v in rest if v)
         out.append(f"{label} – {parts}." if parts else f"{label}.")

@@ -54,10 +54,19 @@ def safe_filename(name: str | None, allowed: Sequence[str] = SUFFIXES) -> str:
 
 
 def check_content(name: str, data: bytes) -> None:
-    """Refuse content that does not match its type: %PDF for .pdf, text (read as ingestion reads
+    """Refuse content that does not match its type: %PDF for .pdf, a Word or Excel package for
+    .docx/.xlsx (not encrypted, not truncated, not a ZIP of something else), text (read as ingestion reads
     it: UTF-8, UTF-16 with BOM, else Windows-1252) without binary bytes, HTML with markup."""
     if name.endswith(".pdf"):
         ok = data.startswith(b"%PDF-")
+    elif name.endswith((".docx", ".xlsx")):
+        from assistant.office import OfficeError, sniff
+
+        try:
+            sniff(data, Path(name).suffix)
+        except OfficeError as e:
+            raise RequestError(415, f"„{name}“ {e}") from e
+        return
     else:
         text = decode_text(data)[0]
         markup = re.search(r"<(!doctype html|html|head|body|p|div|h[1-6])\b", text[:65536], re.I)

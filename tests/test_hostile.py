@@ -323,8 +323,10 @@ def test_a_chunked_upload_without_length_is_cut_off_at_the_limit(live, corpus):
     ("bericht.pdf", "verschluesselt", 422, "bericht.pdf: verschlüsselt (Passwort nötig)"),
     ("..", BODY.encode(), 415, "Dateityp nicht unterstützt"),
     ("bild.png", b"\x89PNG\r\n", 415, "Erlaubt: PDF, TXT, MD, HTML"),
+    ("anweisung.docx", _zip(), 415, "anweisung.docx“ ist kein DOCX-Dokument, sondern ein ZIP"),
+    ("gebuehren.xlsx", PAGE.encode(), 415, "gebuehren.xlsx“ ist beschädigt oder unvollständig"),
 ], ids=["pdf-ist-html", "pdf-ist-zip", "pdf-leer", "pdf-abgeschnitten", "pdf-verschluesselt",
-        "name-nur-punkte", "falscher-typ"])
+        "name-nur-punkte", "falscher-typ", "docx-ist-zip", "xlsx-ist-html"])
 def test_bad_uploads_are_refused_and_leave_the_corpus_alone(http, corpus, tmp_path, name, data,
                                                             status, message):
     if data == "abgeschnitten":

@@ -149,8 +149,9 @@ def build_ui(svc: Service) -> gr.Blocks:
                 sources = gr.HTML(NO_SOURCES, elem_id="quellen")
         with gr.Accordion("Dokumente und Index", open=False, elem_id="dokumente"):
             status = gr.HTML(status_html(svc), elem_id="index-status")
-            upload = gr.File(label="Dokument hochladen (PDF, TXT, MD, HTML; höchstens "
-                             f"{svc.max_upload // 2**20} MB)", file_types=[".pdf", ".txt", ".md", ".html"],
+            types = svc.pipeline.settings.upload_types
+            upload = gr.File(label=f"Dokument hochladen ({', '.join(t[1:].upper() for t in types)}; "
+                             f"höchstens {svc.max_upload // 2**20} MB)", file_types=types,
                              type="filepath", elem_id="hochladen")
             message = gr.HTML(elem_id="meldung")
             reindex = gr.Button("Korpus neu einlesen", elem_id="neu-einlesen")

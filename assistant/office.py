@@ -1,0 +1,154 @@
+"""Reading Office documents into the same blocks as PDFs and Markdown: Word (.docx) and Excel
+(.xlsx), with python-docx and openpyxl (no LibreOffice process).
+
+Word: the body in reading order; "Überschrift n" / "Heading n" / "Titel" styles become headings
+with their level (so the heading path works as for PDFs), list paragraphs become items that
+keep their lead-in, tables become rows that name their header. What python-docx reads as text
+is what the document shows: deleted tracked changes (w:delText) and comments (their own part)
+are not in it, inserted tracked changes are. Embedded images are skipped with a note.
+Excel: each sheet becomes a page headed by its name, its first non-empty row the header of every
+row below it; formulas are read as the values Excel last computed.
+
+Content is sniffed as for PDFs: an encrypted file (an OLE container, not a ZIP), a ZIP of
+something else, or a truncated file each get a German message naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from pathlib import Path
+
+from assistant.corpus import lists_with_lead_in, table_lines
+from assistant.text import normalize
+from assistant.types import Block
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # encrypted OOXML and the old .doc/.xls formats
+_PARTS = {".docx": "word/document.xml", ".xlsx": "xl/workbook.xml"}
+_HEADING = re.compile(r"^(?:heading|überschrift)\s*(\d)$", re.I)
+_TITLE = re.compile(r"^(?:title|titel)$", re.I)
+_LIST_STYLE = re.compile(r"^(?:list|liste|aufzählung)", re.I)
+
+
+class OfficeError(ValueError):
+    """An Office file that cannot be read (German message)."""
+
+
+def sniff(source: Path | bytes, suffix: str | None = None) -> None:
+    """Raise OfficeError unless `source` (a file, or an upload's bytes with its `suffix`) is a
+    readable ZIP package of its kind."""
+    suffix = (suffix or Path(source).suffix).lower()
+    package = io.BytesIO(source) if isinstance(source, bytes) else source
+    if isinstance(source, bytes):
+        head = source[:8]
+    else:
+        with open(source, "rb") as f:
+            head = f.read(8)
+    if head == OLE_MAGIC:
+        raise OfficeError("ist verschlüsselt (kennwortgeschützt) oder im alten Office-Format "
+                          "(.doc/.xls); bitte ohne Kennwort als .docx/.xlsx speichern.")
+    if not zipfile.is_zipfile(package):
+        raise OfficeError("ist beschädigt oder unvollständig (kein gültiges Office-Paket).")
+    try:
+        with zipfile.ZipFile(package) as z:
+            names = set(z.namelist())
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise OfficeError(f"ist beschädigt oder unvollständig ({e}).") from e
+    if _PARTS[suffix] not in names:
+        raise OfficeError(f"ist kein {suffix[1:].upper()}-Dokument, sondern ein ZIP-Archiv mit "
+                          "anderem Inhalt.")
+    if bad is not None:
+        raise OfficeError(f"ist beschädigt (Teil {bad} unlesbar).")
+
+
+def read_office(path: Path) -> tuple[str, list[Block], int, list[str]]:
+    """(title, blocks, pages, warnings) of a .docx or .xlsx file; OfficeError when unreadable."""
+    sniff(path)
+    try:
+        if path.suffix.lower() == ".docx":
+            title, blocks, warnings = read_docx(path)
+            return title, blocks, 0, warnings
+        return read_xlsx(path)
+    except OfficeError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a damaged package raises anything: name the file
+        raise OfficeError(f"ließ sich nicht lesen ({type(e).__name__}: {e}).") from e
+
+
+def read_docx(path: Path) -> tuple[str, list[Block], list[str]]:
+    """(title, blocks, warnings) of a Word document."""
+    import docx
+    from docx.table import Table
+
+    document = docx.Document(str(path))
+    blocks: list[Block] = []
+    images = 0
+    for part in document.iter_inner_content():
+        if isinstance(part, Table):
+            rows = _table_rows(part)
+            if rows:
+                blocks.append(Block("\n".join(table_lines(rows[0], rows[1:])), 0, role="table"))
+            continue
+        images += len(part._p.xpath(".//w:drawing | .//w:pict"))
+        text = normalize(part.text).strip()
+        if not text:
+            continue
+        style = part.style.name if part.style is not None else ""
+        if m := _HEADING.match(style):
+            blocks.append(Block(text, 0, is_heading=True, level=int(m.group(1))))
+        elif _TITLE.match(style):
+            blocks.append(Block(text, 0, is_heading=True, level=1))
+        elif part._p.pPr is not None and part._p.pPr.numPr is not None or _LIST_STYLE.match(style):
+            blocks.append(Block(f"• {text}", 0, role="item"))
+        else:
+            blocks.append(Block(text, 0))
+    warnings = [f"{path}: {images} eingebettete(s) Bild(er) übersprungen (nur Text wird gelesen)."
+                ] if images else []
+    return (document.core_properties.title or "").strip(), lists_with_lead_in(blocks), warnings
+
+
+def _table_rows(table) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for row in table.rows:
+        cells, previous = [], None
+        for cell in row.cells:  # a merged cell is repeated for every column it spans: once
+            if cell._tc is previous:
+                continue
+            previous = cell._tc
+            cells.append(normalize(cell.text).strip().replace("\n", " "))
+        rows.append(cells)
+    return [r for r in rows if any(r)]
+
+
+def read_xlsx(path: Path) -> tuple[str, list[Block], int, list[str]]:
+    """(title, blocks, pages, warnings) of an Excel workbook: one page per non-empty sheet."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(str(path), read_only=True, data_only=True)
+    blocks: list[Block] = []
+    page = 0
+    try:
+        for sheet in book.worksheets:
+            rows = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+            rows = [r for r in rows if any(r)]
+            if not rows:
+                continue
+            page += 1
+            width = max(len(r) for r in rows)
+            rows = [r + [""] * (width - len(r)) for r in rows]
+            blocks.append(Block(sheet.title, 0, page=page, is_heading=True, level=1))
+            blocks.append(Block("\n".join(table_lines(rows[0], rows[1:])), 0, page=page,
+                                role="table"))
+    finally:
+        book.close()
+    return (book.properties.title or "").strip(), blocks, page, []
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return normalize(str(v)).strip().replace("\n", " ")

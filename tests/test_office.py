@@ -1,0 +1,134 @@
+"""Word and Excel files, generated here with python-docx and openpyxl: headings become the section
+path, lists keep their lead-in, tables and sheets become rows naming their header, tracked
+deletions, comments and images stay out of the text, and broken files get a German message
+while the rest of the folder is read."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import docx
+import openpyxl
+import pytest
+from docx.oxml import parse_xml
+from docx.oxml.ns import nsdecls
+from PIL import Image
+
+from assistant.corpus import DocumentError, load_corpus, load_document
+from assistant.pipeline import build_pipeline
+from assistant.service import RequestError, check_content
+from tests.conftest import make_settings
+
+
+def make_docx(path: Path) -> Path:
+    d = docx.Document()
+    d.core_properties.title = "Dienstanweisung BAU-DA-3/2025"
+    d.add_heading("Dienstanweisung Vertretung im Bauordnungsamt", level=1)
+    d.add_paragraph("Diese Dienstanweisung gilt ab dem 1. März 2025.")
+    d.add_heading("Vertretung bei Abwesenheit", level=2)
+    d.add_paragraph("Bei einer Abwesenheit von mehr als drei Arbeitstagen gilt:")
+    d.add_paragraph("Frau Dr. Petersen vertritt die Sachbearbeitung.", style="List Bullet")
+    d.add_paragraph("Herr Okafor zeichnet die Eingangsbestätigungen.", style="List Bullet")
+    p = d.add_paragraph("Die Übergabe erfolgt schriftlich.")
+    # a tracked deletion: Word keeps the deleted words as w:delText, they are not in the text
+    p._p.append(parse_xml(f'<w:del {nsdecls("w")} w:id="1" w:author="A" w:date="2025-01-01T00:00:00Z">'
+                          '<w:r><w:delText> Mündlich genügt GEHEIMALT.</w:delText></w:r></w:del>'))
+    commented = d.add_paragraph("Rückfragen klärt die Amtsleitung.")
+    d.add_comment(commented.runs, text="Kommentar KOMMENTARGEHEIM bitte prüfen", author="B")
+    d.add_heading("Zuständigkeiten", level=2)
+    t = d.add_table(rows=3, cols=3)
+    for r, row in enumerate([("Amt", "Zuständigkeit", "Telefon"),
+                             ("Bauordnungsamt", "Baugenehmigungen", "0421 361-100"),
+                             ("Ordnungsamt", "Sondernutzungen", "0421 361-200")]):
+        for c, value in enumerate(row):
+            t.cell(r, c).text = value
+    image = path.parent / "logo.png"
+    Image.new("RGB", (20, 20), "red").save(image)
+    d.add_picture(str(image))
+    d.save(path)
+    return path
+
+
+def make_xlsx(path: Path) -> Path:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Gebühren 2024"
+    sheet.append(["Leistung", "Gebühr (Euro)", "Rechtsgrundlage"])
+    sheet.append(["Personalausweis", 37, "PAuswGebV"])
+    sheet.append(["Reisepass", 70, "PassV"])
+    other = book.create_sheet("Leer")
+    other.append([None, None])
+    third = book.create_sheet("Hunde")
+    third.append(["Hund", "Steuer im Jahr"])
+    third.append(["Erster Hund", 120.0])
+    book.save(path)
+    return path
+
+
+def test_a_word_document_keeps_headings_lists_and_table_rows(tmp_path):
+    loaded = load_document(make_docx(tmp_path / "da.docx"))
+    doc = loaded.doc
+    assert doc.title == "Dienstanweisung BAU-DA-3/2025"
+    listing = next(b for b in doc.blocks if b.role == "list")
+    assert listing.text == ("Bei einer Abwesenheit von mehr als drei Arbeitstagen gilt:\n"
+                            "• Frau Dr. Petersen vertritt die Sachbearbeitung.\n"
+                            "• Herr Okafor zeichnet die Eingangsbestätigungen.")
+    assert listing.section == ("Dienstanweisung Vertretung im Bauordnungsamt › "
+                               "Vertretung bei Abwesenheit")
+    table = next(b for b in doc.blocks if b.role == "table")
+    assert table.text.splitlines() == [
+        "Amt | Zuständigkeit | Telefon",
+        "Bauordnungsamt – Zuständigkeit: Baugenehmigungen, Telefon: 0421 361-100.",
+        "Ordnungsamt – Zuständigkeit: Sondernutzungen, Telefon: 0421 361-200."]
+    assert table.section.endswith("› Zuständigkeiten")
+
+
+def test_tracked_deletions_comments_and_images_stay_out(tmp_path):
+    loaded = load_document(make_docx(tmp_path / "da.docx"))
+    assert "Die Übergabe erfolgt schriftlich." in loaded.doc.text
+    assert "GEHEIMALT" not in loaded.doc.text and "KOMMENTARGEHEIM" not in loaded.doc.text
+    assert any("1 eingebettete(s) Bild(er) übersprungen" in w for w in loaded.warnings)
+
+
+def test_a_workbook_gives_one_page_per_sheet_and_rows_with_their_header(tmp_path):
+    loaded = load_document(make_xlsx(tmp_path / "gebuehren.xlsx"))
+    assert loaded.pages == 2  # the empty sheet is no page
+    tables = [b for b in loaded.doc.blocks if b.role == "table"]
+    assert tables[0].page == 1 and tables[0].section == "Gebühren 2024"
+    assert "Personalausweis – Gebühr (Euro): 37, Rechtsgrundlage: PAuswGebV." in tables[0].text
+    assert tables[1].page == 2 and "Erster Hund – Steuer im Jahr: 120." in tables[1].text
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda p: p.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600), "verschlüsselt"),
+    (lambda p: zipfile.ZipFile(p, "w").writestr("notes.txt", "nur Text"), "ZIP-Archiv mit anderem"),
+    (lambda p: p.write_bytes(make_docx(p).read_bytes()[:3000]), "beschädigt oder unvollständig"),
+    (lambda p: p.write_bytes(b"Hallo, ich bin Text."), "beschädigt oder unvollständig"),
+])
+def test_a_broken_office_file_is_named_and_the_folder_is_still_read(tmp_path, make, message):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    make(folder / "kaputt.docx")
+    make_xlsx(folder / "gebuehren.xlsx")
+    with pytest.raises(DocumentError, match=message):
+        load_document(folder / "kaputt.docx")
+    result = load_corpus([folder], {})
+    assert [d.title for d in result.docs] == ["Gebühren 2024"]
+    assert any("kaputt.docx" in e and message in e for e in result.errors)
+
+
+def test_an_upload_that_is_no_word_file_is_refused_in_german(tmp_path):
+    with pytest.raises(RequestError, match="„x.docx“ ist verschlüsselt"):
+        check_content("x.docx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100)
+    check_content("da.docx", make_docx(tmp_path / "da.docx").read_bytes())  # a real one passes
+
+
+def test_a_question_is_answered_from_a_table_row_of_a_word_file(tmp_path, corpus_copy,
+                                                                fake_embedder):
+    make_docx(corpus_copy / "da.docx")
+    p = build_pipeline(make_settings(tmp_path, corpus_copy), embedder=fake_embedder)
+    p.ingest(progress=False)
+    a = p.ask("Welches Amt ist für Sondernutzungen zuständig und unter welcher Telefonnummer?")
+    assert not a.refused and "Ordnungsamt" in a.text and "0421 361-200" in a.text
+    assert a.citations[0].source.endswith("da.docx")
