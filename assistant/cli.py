@@ -127,11 +127,8 @@ def format_report(r: IngestReport) -> str:
 
 
 def _where(c: Citation) -> str:
-    page = f", S. {c.page}" if c.page is not None else ""
-    if c.page_label and c.page_label != str(c.page):
-        page += f" (gedruckte Seitenzahl {c.page_label})"
     ocr = ", Texterkennung (OCR)" if c.ocr else ""
-    return f"{c.title}{page}{ocr} ({c.source})"
+    return f"{c.title}{c.place('gedruckte Seitenzahl')}{ocr} ({c.source})"
 
 
 def format_answer(a: Answer) -> str:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from assistant.text import decode_text, is_bullet, looks_binary, normalize
-from assistant.types import Block, SourceDoc
+from assistant.types import SLIDE, Block, SourceDoc
 
-SUFFIXES = (".pdf", ".md", ".txt", ".html", ".htm", ".docx", ".xlsx")
+SUFFIXES = (".pdf", ".md", ".txt", ".html", ".htm", ".docx", ".xlsx", ".pptx")
 _HEADING_MAX = 100
 
 
@@ -126,11 +126,13 @@ def load_document(f: Path, entry: ManifestEntry | None = None) -> Loaded:
             default_title, blocks = "", markdown_blocks(_read_text(f, warnings))
         elif suffix == ".txt":
             default_title, blocks = "", text_blocks(_read_text(f, warnings))
-        elif suffix in (".docx", ".xlsx"):
+        elif suffix in (".docx", ".xlsx", ".pptx"):
             from assistant.office import read_office  # local: python-docx/openpyxl
 
             default_title, blocks, pages, office_warnings = read_office(f)
             warnings += office_warnings
+            if suffix == ".pptx":  # a slide is cited as "Folie 3", not as a page
+                labels = {n: f"{SLIDE}{n}" for n in range(1, pages + 1)}
         else:
             raise DocumentError(f"{f}: Dateityp {suffix or '(ohne Endung)'} wird nicht unterstützt.")
     except (PdfError, OSError, UnicodeError, ValueError) as e:

@@ -22,10 +22,11 @@ from pathlib import Path
 
 from assistant.corpus import lists_with_lead_in, table_lines
 from assistant.text import normalize
-from assistant.types import Block
+from assistant.types import SLIDE, Block
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # encrypted OOXML and the old .doc/.xls formats
-_PARTS = {".docx": "word/document.xml", ".xlsx": "xl/workbook.xml"}
+_PARTS = {".docx": "word/document.xml", ".xlsx": "xl/workbook.xml",
+          ".pptx": "ppt/presentation.xml"}
 _HEADING = re.compile(r"^(?:heading|überschrift)\s*(\d)$", re.I)
 _TITLE = re.compile(r"^(?:title|titel)$", re.I)
 _LIST_STYLE = re.compile(r"^(?:list|liste|aufzählung)", re.I)
@@ -64,12 +65,15 @@ def sniff(source: Path | bytes, suffix: str | None = None) -> None:
 
 
 def read_office(path: Path) -> tuple[str, list[Block], int, list[str]]:
-    """(title, blocks, pages, warnings) of a .docx or .xlsx file; OfficeError when unreadable."""
+    """(title, blocks, pages, warnings) of a .docx, .xlsx or .pptx file; OfficeError when
+    unreadable."""
     sniff(path)
     try:
         if path.suffix.lower() == ".docx":
             title, blocks, warnings = read_docx(path)
             return title, blocks, 0, warnings
+        if path.suffix.lower() == ".pptx":
+            return read_pptx(path)
         return read_xlsx(path)
     except OfficeError:
         raise
@@ -152,3 +156,42 @@ def _cell(v) -> str:
     if isinstance(v, float) and v.is_integer():
         v = int(v)
     return normalize(str(v)).strip().replace("\n", " ")
+
+
+def read_pptx(path: Path) -> tuple[str, list[Block], int, list[str]]:
+    """(title, blocks, slides, warnings) of a presentation: each slide a page labelled "Folie n"
+    (the label citations show), its title a heading, indented paragraphs list items under the
+    paragraph before them, tables rows naming their header; pictures are skipped with a note."""
+    from pptx import Presentation
+    from pptx.enum.shapes import MSO_SHAPE_TYPE
+
+    deck = Presentation(str(path))
+    blocks: list[Block] = []
+    pictures = 0
+    for n, slide in enumerate(deck.slides, 1):
+        label = f"{SLIDE}{n}"
+        title = slide.shapes.title
+        if title is not None and normalize(title.text_frame.text).strip():
+            blocks.append(Block(normalize(title.text_frame.text).strip(), 0, page=n,
+                                is_heading=True, level=1, label=label))
+        for shape in slide.shapes:
+            if shape.shape_type == MSO_SHAPE_TYPE.PICTURE:
+                pictures += 1
+            elif shape.has_table:
+                rows = [[normalize(c.text).strip().replace("\n", " ") for c in r.cells]
+                        for r in shape.table.rows]
+                rows = [r for r in rows if any(r)]
+                if rows:
+                    blocks.append(Block("\n".join(table_lines(rows[0], rows[1:])), 0, page=n,
+                                        role="table", label=label))
+            elif shape.has_text_frame and shape is not title:
+                for para in shape.text_frame.paragraphs:
+                    text = normalize("".join(r.text for r in para.runs)).strip()
+                    if text:
+                        role = "item" if para.level > 0 else "paragraph"
+                        blocks.append(Block(f"• {text}" if role == "item" else text, 0, page=n,
+                                            role=role, label=label))
+    warnings = [f"{path}: {pictures} Bild(er) übersprungen (nur Text wird gelesen)."
+                ] if pictures else []
+    return ((deck.core_properties.title or "").strip(), lists_with_lead_in(blocks),
+            len(deck.slides), warnings)

@@ -111,6 +111,19 @@ class Citation:
     page_label: str | None = None
     ocr: bool = False
 
+    def place(self, printed: str = "gedruckt") -> str:
+        """Where the quote stands, for people: ", S. 21 (gedruckt: 15)", or ", Folie 3" for a
+        slide (its label says so), or "" for a web page."""
+        if self.page_label and self.page_label.startswith(SLIDE):
+            return f", {self.page_label}"
+        page = f", S. {self.page}" if self.page is not None else ""
+        if self.page_label and self.page_label != str(self.page):
+            page += f" ({printed}: {self.page_label})"
+        return page
+
+
+SLIDE = "Folie "  # the page label of a presentation's slide: "Folie 3"
+
 
 @dataclass(frozen=True)
 class Answer:

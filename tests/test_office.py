@@ -132,3 +132,49 @@ def test_a_question_is_answered_from_a_table_row_of_a_word_file(tmp_path, corpus
     a = p.ask("Welches Amt ist für Sondernutzungen zuständig und unter welcher Telefonnummer?")
     assert not a.refused and "Ordnungsamt" in a.text and "0421 361-200" in a.text
     assert a.citations[0].source.endswith("da.docx")
+
+
+def make_pptx(path: Path) -> Path:
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    s1 = deck.slides.add_slide(deck.slide_layouts[1])
+    s1.shapes.title.text = "Digitaler Bauantrag"
+    body = s1.placeholders[1].text_frame
+    body.text = "Der Antrag wird online gestellt:"
+    for line in ("Formular im Bürgerportal ausfüllen", "Pläne als PDF hochladen"):
+        para = body.add_paragraph()
+        para.text, para.level = line, 1
+    s2 = deck.slides.add_slide(deck.slide_layouts[5])
+    s2.shapes.title.text = "Gebühren"
+    table = s2.shapes.add_table(3, 2, Inches(1), Inches(2), Inches(6), Inches(2)).table
+    for r, row in enumerate([("Verfahren", "Gebühr"), ("Vereinfachtes Verfahren", "500 Euro"),
+                             ("Regelverfahren", "1.200 Euro")]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    image = path.parent / "bild.png"
+    Image.new("RGB", (20, 20), "blue").save(image)
+    s2.shapes.add_picture(str(image), Inches(7), Inches(1))
+    deck.save(path)
+    return path
+
+
+def test_slides_become_pages_cited_as_folie(tmp_path, corpus_copy, fake_embedder):
+    loaded = load_document(make_pptx(tmp_path / "bauantrag.pptx"))
+    assert loaded.pages == 2 and loaded.doc.page_labels == {1: "Folie 1", 2: "Folie 2"}
+    listing = next(b for b in loaded.doc.blocks if b.role == "list")
+    assert listing.text == ("Der Antrag wird online gestellt:\n• Formular im Bürgerportal "
+                            "ausfüllen\n• Pläne als PDF hochladen")
+    assert listing.section == "Digitaler Bauantrag" and listing.page == 1
+    table = next(b for b in loaded.doc.blocks if b.role == "table")
+    assert table.page == 2 and "Regelverfahren – Gebühr: 1.200 Euro." in table.text
+    assert any("1 Bild(er) übersprungen" in w for w in loaded.warnings)
+
+    make_pptx(corpus_copy / "bauantrag.pptx")
+    p = build_pipeline(make_settings(tmp_path, corpus_copy), embedder=fake_embedder)
+    p.ingest(progress=False)
+    a = p.ask("Was kostet das Regelverfahren beim Bauantrag?")
+    assert not a.refused and "1.200 Euro" in a.text
+    [c] = [c for c in a.citations if c.source.endswith("bauantrag.pptx")]
+    assert c.page == 2 and c.place() == ", Folie 2"

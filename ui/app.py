@@ -50,10 +50,7 @@ def lines(text: str) -> str:
 
 
 def _where(c: Citation) -> str:
-    page = f", S. {c.page}" if c.page is not None else ""
-    if c.page_label and c.page_label != str(c.page):
-        page += f" (gedruckt: {c.page_label})"
-    return c.title + page + (", Texterkennung" if c.ocr else "")
+    return c.title + c.place() + (", Texterkennung" if c.ocr else "")
 
 
 def references(answer: Answer) -> str:
