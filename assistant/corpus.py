@@ -17,7 +17,7 @@ from pathlib import Path
 from assistant.text import decode_text, is_bullet, looks_binary, normalize
 from assistant.types import SLIDE, Block, SourceDoc
 
-SUFFIXES = (".pdf", ".md", ".txt", ".html", ".htm", ".docx", ".xlsx", ".pptx")
+SUFFIXES = (".pdf", ".md", ".txt", ".html", ".htm", ".docx", ".xlsx", ".pptx", ".odt", ".ods")
 _HEADING_MAX = 100
 
 
@@ -126,7 +126,7 @@ def load_document(f: Path, entry: ManifestEntry | None = None) -> Loaded:
             default_title, blocks = "", markdown_blocks(_read_text(f, warnings))
         elif suffix == ".txt":
             default_title, blocks = "", text_blocks(_read_text(f, warnings))
-        elif suffix in (".docx", ".xlsx", ".pptx"):
+        elif suffix in (".docx", ".xlsx", ".pptx", ".odt", ".ods"):
             from assistant.office import read_office  # local: python-docx/openpyxl
 
             default_title, blocks, pages, office_warnings = read_office(f)

@@ -1,5 +1,6 @@
-"""Reading Office documents into the same blocks as PDFs and Markdown: Word (.docx) and Excel
-(.xlsx), with python-docx and openpyxl (no LibreOffice process).
+"""Reading Office documents into the same blocks as PDFs and Markdown: Word (.docx), Excel
+(.xlsx), PowerPoint (.pptx) and LibreOffice (.odt, .ods), with python-docx, openpyxl,
+python-pptx and odfpy (no LibreOffice process).
 
 Word: the body in reading order; "Überschrift n" / "Heading n" / "Titel" styles become headings
 with their level (so the heading path works as for PDFs), list paragraphs become items that
@@ -26,7 +27,7 @@ from assistant.types import SLIDE, Block
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # encrypted OOXML and the old .doc/.xls formats
 _PARTS = {".docx": "word/document.xml", ".xlsx": "xl/workbook.xml",
-          ".pptx": "ppt/presentation.xml"}
+          ".pptx": "ppt/presentation.xml", ".odt": "content.xml", ".ods": "content.xml"}
 _HEADING = re.compile(r"^(?:heading|überschrift)\s*(\d)$", re.I)
 _TITLE = re.compile(r"^(?:title|titel)$", re.I)
 _LIST_STYLE = re.compile(r"^(?:list|liste|aufzählung)", re.I)
@@ -65,8 +66,8 @@ def sniff(source: Path | bytes, suffix: str | None = None) -> None:
 
 
 def read_office(path: Path) -> tuple[str, list[Block], int, list[str]]:
-    """(title, blocks, pages, warnings) of a .docx, .xlsx or .pptx file; OfficeError when
-    unreadable."""
+    """(title, blocks, pages, warnings) of a .docx, .xlsx, .pptx, .odt or .ods file; OfficeError
+    when unreadable."""
     sniff(path)
     try:
         if path.suffix.lower() == ".docx":
@@ -74,6 +75,8 @@ def read_office(path: Path) -> tuple[str, list[Block], int, list[str]]:
             return title, blocks, 0, warnings
         if path.suffix.lower() == ".pptx":
             return read_pptx(path)
+        if path.suffix.lower() in (".odt", ".ods"):
+            return read_odf(path)
         return read_xlsx(path)
     except OfficeError:
         raise
@@ -195,3 +198,116 @@ def read_pptx(path: Path) -> tuple[str, list[Block], int, list[str]]:
                 ] if pictures else []
     return ((deck.core_properties.title or "").strip(), lists_with_lead_in(blocks),
             len(deck.slides), warnings)
+
+
+# --- OpenDocument (LibreOffice): odfpy's element tree, read by hand -------------------------
+
+_TEXT_NS = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
+_TABLE_NS = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+_OFFICE_NS = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+_SKIPPED = {(_OFFICE_NS, "annotation"), (_TEXT_NS, "tracked-changes"), (_TEXT_NS, "note"),
+            (_OFFICE_NS, "annotation-end")}
+_MAX_REPEAT = 50  # an empty cell or row "repeated 1024 times" fills a sheet to its edge
+
+
+def _odf_text(node) -> str:
+    """The visible text of an ODF element: spaces, tabs and breaks as written, without
+    comments, footnotes and the record of tracked changes."""
+    out = []
+    for child in node.childNodes:
+        if child.nodeType == child.TEXT_NODE:
+            out.append(str(child.data))
+            continue
+        if child.qname in _SKIPPED:
+            continue
+        tag = child.qname[1]
+        if tag == "s":
+            out.append(" " * int(child.getAttrNS(_TEXT_NS, "c") or 1))
+        elif tag in ("tab", "line-break"):
+            out.append(" ")
+        else:
+            out.append(_odf_text(child))
+    return "".join(out)
+
+
+def _odf_rows(table) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for row in table.getElementsByType(_odf_class("table", "TableRow")):
+        cells: list[str] = []
+        for cell in row.childNodes:
+            if cell.qname not in ((_TABLE_NS, "table-cell"), (_TABLE_NS, "covered-table-cell")):
+                continue
+            text = normalize(" ".join(_odf_text(p) for p in cell.childNodes
+                                      if p.qname and p.qname[1] == "p")).strip()
+            repeat = int(cell.getAttrNS(_TABLE_NS, "number-columns-repeated") or 1)
+            cells += [text] * (min(repeat, _MAX_REPEAT) if text else min(repeat, 1))
+        while cells and not cells[-1]:
+            cells.pop()
+        if any(cells):
+            rows.append(cells)
+    width = max((len(r) for r in rows), default=0)
+    return [r + [""] * (width - len(r)) for r in rows]
+
+
+def _odf_class(module: str, name: str):
+    import importlib
+
+    return getattr(importlib.import_module(f"odf.{module}"), name)
+
+
+def read_odf(path: Path) -> tuple[str, list[Block], int, list[str]]:
+    """(title, blocks, pages, warnings) of a LibreOffice text (.odt) or spreadsheet (.ods):
+    headings with their outline level, list items with their lead-in, tables and sheets as rows
+    naming their header (a sheet is a page); comments and tracked changes stay out."""
+    from odf.opendocument import load
+
+    document = load(str(path))
+    title = ""
+    for t in document.meta.getElementsByType(_odf_class("dc", "Title")):
+        title = normalize(_odf_text(t)).strip()
+    if path.suffix.lower() == ".ods":
+        blocks, page = [], 0
+        for sheet in document.spreadsheet.getElementsByType(_odf_class("table", "Table")):
+            rows = _odf_rows(sheet)
+            if not rows:
+                continue
+            page += 1
+            blocks.append(Block(sheet.getAttrNS(_TABLE_NS, "name") or f"Tabelle {page}", 0,
+                                page=page, is_heading=True, level=1))
+            blocks.append(Block("\n".join(table_lines(rows[0], rows[1:])), 0, page=page,
+                                role="table"))
+        return title, blocks, page, []
+    blocks = []
+    images = 0
+
+    def walk(node, in_list: bool = False) -> None:
+        nonlocal images
+        for child in node.childNodes:
+            if not child.qname or child.qname in _SKIPPED:
+                continue
+            tag = child.qname[1]
+            if tag == "h":
+                text = normalize(_odf_text(child)).strip()
+                level = int(child.getAttrNS(_TEXT_NS, "outline-level") or 1)
+                if text:
+                    blocks.append(Block(text, 0, is_heading=True, level=level))
+            elif tag == "p":
+                images += len(child.getElementsByType(_odf_class("draw", "Image")))
+                text = normalize(_odf_text(child)).strip()
+                if text:
+                    blocks.append(Block(f"• {text}", 0, role="item") if in_list
+                                  else Block(text, 0))
+            elif tag in ("list", "list-item"):
+                walk(child, in_list=True)
+            elif child.qname == (_TABLE_NS, "table"):
+                rows = _odf_rows(child)
+                if rows:
+                    blocks.append(Block("\n".join(table_lines(rows[0], rows[1:])), 0,
+                                        role="table"))
+            elif tag in ("section", "soft-page-break"):
+                walk(child, in_list)
+
+    walk(document.text)
+    warnings = [f"{path}: {images} eingebettete(s) Bild(er) übersprungen (nur Text wird gelesen)."
+                ] if images else []
+    return title, lists_with_lead_in(blocks), 0, warnings

@@ -59,7 +59,7 @@ def check_content(name: str, data: bytes) -> None:
     it: UTF-8, UTF-16 with BOM, else Windows-1252) without binary bytes, HTML with markup."""
     if name.endswith(".pdf"):
         ok = data.startswith(b"%PDF-")
-    elif name.endswith((".docx", ".xlsx", ".pptx")):
+    elif name.endswith((".docx", ".xlsx", ".pptx", ".odt", ".ods")):
         from assistant.office import OfficeError, sniff
 
         try:

@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field([], description="Origins, die die API aus dem Browser aufrufen "
                                     "dürfen; leer = kein CORS (Standard).")
     max_upload_mb: int = Field(50, description="Größte hochladbare Datei in MB (darüber: 413).")
-    upload_types: list[str] = Field([".pdf", ".txt", ".md", ".html", ".htm", ".docx", ".xlsx", ".pptx"],
+    upload_types: list[str] = Field([".pdf", ".docx", ".odt", ".xlsx", ".ods", ".pptx", ".txt",
+                                     ".md", ".html", ".htm"],
                                     description="Erlaubte Dateiendungen beim Hochladen.")
     max_question_chars: int = Field(2000, description="Längste Frage in Zeichen (darüber: 400).")
     llm_queue: int = Field(4, description="Anfragen, die im Modus 'llm' auf das Sprachmodell warten "

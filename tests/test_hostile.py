@@ -322,7 +322,7 @@ def test_a_chunked_upload_without_length_is_cut_off_at_the_limit(live, corpus):
     ("bericht.pdf", "abgeschnitten", 422, "bericht.pdf: beschädigt oder unvollständig"),
     ("bericht.pdf", "verschluesselt", 422, "bericht.pdf: verschlüsselt (Passwort nötig)"),
     ("..", BODY.encode(), 415, "Dateityp nicht unterstützt"),
-    ("bild.png", b"\x89PNG\r\n", 415, "Erlaubt: PDF, TXT, MD, HTML"),
+    ("bild.png", b"\x89PNG\r\n", 415, "Erlaubt: PDF, DOCX, ODT, XLSX, ODS, PPTX, TXT, MD, HTML"),
     ("anweisung.docx", _zip(), 415, "anweisung.docx“ ist kein DOCX-Dokument, sondern ein ZIP"),
     ("gebuehren.xlsx", PAGE.encode(), 415, "gebuehren.xlsx“ ist beschädigt oder unvollständig"),
 ], ids=["pdf-ist-html", "pdf-ist-zip", "pdf-leer", "pdf-abgeschnitten", "pdf-verschluesselt",

@@ -178,3 +178,90 @@ def test_slides_become_pages_cited_as_folie(tmp_path, corpus_copy, fake_embedder
     assert not a.refused and "1.200 Euro" in a.text
     [c] = [c for c in a.citations if c.source.endswith("bauantrag.pptx")]
     assert c.page == 2 and c.place() == ", Folie 2"
+
+
+def make_odt(path: Path) -> Path:
+    from odf import dc, office, table, text
+    from odf.opendocument import OpenDocumentText
+
+    doc = OpenDocumentText()
+    doc.meta.addElement(dc.Title(text="Satzung über die Hundesteuer"))
+    doc.text.addElement(text.H(outlinelevel=1, text="Hundesteuersatzung der Stadt Musterstadt"))
+    doc.text.addElement(text.H(outlinelevel=2, text="§ 4 Steuersatz"))
+    doc.text.addElement(text.P(text="Die Steuer beträgt im Jahr:"))
+    items = text.List()
+    for line in ("für den ersten Hund 120 Euro,", "für jeden weiteren Hund 180 Euro."):
+        li = text.ListItem()
+        li.addElement(text.P(text=line))
+        items.addElement(li)
+    doc.text.addElement(items)
+    p = text.P(text="Die Steuer wird jährlich erhoben.")
+    note = office.Annotation()
+    note.addElement(text.P(text="KOMMENTARGEHEIM prüfen"))
+    p.addElement(note)
+    doc.text.addElement(p)
+    changes = text.TrackedChanges()
+    region = text.ChangedRegion(check_grammar=False)
+    region.setAttrNS(text.TEXTNS, "id", "c1")
+    deletion = text.Deletion()
+    deletion.addElement(text.P(text="GEHEIMALT gestrichen"))
+    region.addElement(deletion)
+    changes.addElement(region)
+    doc.text.addElement(changes)
+    doc.text.addElement(text.H(outlinelevel=2, text="§ 5 Ermäßigungen"))
+    t = table.Table(name="Ermäßigungen")
+    for row in (("Fall", "Ermäßigung"), ("Blindenführhund", "100 %"), ("Wachhund", "50 %")):
+        tr = table.TableRow()
+        for value in row:
+            tc = table.TableCell()
+            tc.addElement(text.P(text=value))
+            tr.addElement(tc)
+        t.addElement(tr)
+    doc.text.addElement(t)
+    doc.save(str(path))
+    return path
+
+
+def make_ods(path: Path) -> Path:
+    from odf import table, text
+    from odf.opendocument import OpenDocumentSpreadsheet
+
+    doc = OpenDocumentSpreadsheet()
+    for name, rows in (("Parken", [("Zone", "Euro je Stunde"), ("Innenstadt", "2,50")]),
+                       ("Leer", []),
+                       ("Märkte", [("Markt", "Standgeld"), ("Wochenmarkt", "12")])):
+        sheet = table.Table(name=name)
+        for row in rows:
+            tr = table.TableRow()
+            for value in row:
+                tc = table.TableCell()
+                tc.addElement(text.P(text=value))
+                tr.addElement(tc)
+            empty = table.TableCell(numbercolumnsrepeated=1020)  # as LibreOffice writes a sheet
+            tr.addElement(empty)
+            sheet.addElement(tr)
+        doc.spreadsheet.addElement(sheet)
+    doc.save(str(path))
+    return path
+
+
+def test_an_odt_keeps_headings_lists_and_tables_and_drops_comments_and_changes(tmp_path):
+    loaded = load_document(make_odt(tmp_path / "hundesteuer.odt"))
+    doc = loaded.doc
+    assert doc.title == "Satzung über die Hundesteuer"
+    listing = next(b for b in doc.blocks if b.role == "list")
+    assert listing.text == ("Die Steuer beträgt im Jahr:\n• für den ersten Hund 120 Euro,\n"
+                            "• für jeden weiteren Hund 180 Euro.")
+    assert listing.section == "Hundesteuersatzung der Stadt Musterstadt › § 4 Steuersatz"
+    table = next(b for b in doc.blocks if b.role == "table")
+    assert "Wachhund – Ermäßigung: 50 %." in table.text and table.section.endswith("§ 5 Ermäßigungen")
+    assert "Die Steuer wird jährlich erhoben." in doc.text
+    assert "KOMMENTARGEHEIM" not in doc.text and "GEHEIMALT" not in doc.text
+
+
+def test_an_ods_gives_one_page_per_sheet_without_its_empty_edge(tmp_path):
+    loaded = load_document(make_ods(tmp_path / "entgelte.ods"))
+    tables = [b for b in loaded.doc.blocks if b.role == "table"]
+    assert loaded.pages == 2 and [t.section for t in tables] == ["Parken", "Märkte"]
+    assert tables[0].text.splitlines() == ["Zone | Euro je Stunde",
+                                           "Innenstadt – Euro je Stunde: 2,50."]
