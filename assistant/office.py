@@ -84,6 +84,11 @@ def read_office(path: Path) -> tuple[str, list[Block], int, list[str]]:
         raise OfficeError(f"ließ sich nicht lesen ({type(e).__name__}: {e}).") from e
 
 
+def table_block(rows: list[list[str]], **where) -> Block:
+    """A table block: the first row is the header every later row names (corpus.table_lines)."""
+    return Block("\n".join(table_lines(rows[0], rows[1:])), 0, role="table", **where)
+
+
 def read_docx(path: Path) -> tuple[str, list[Block], list[str]]:
     """(title, blocks, warnings) of a Word document."""
     import docx
@@ -96,7 +101,7 @@ def read_docx(path: Path) -> tuple[str, list[Block], list[str]]:
         if isinstance(part, Table):
             rows = _table_rows(part)
             if rows:
-                blocks.append(Block("\n".join(table_lines(rows[0], rows[1:])), 0, role="table"))
+                blocks.append(table_block(rows))
             continue
         images += len(part._p.xpath(".//w:drawing | .//w:pict"))
         text = normalize(part.text).strip()
@@ -146,8 +151,7 @@ def read_xlsx(path: Path) -> tuple[str, list[Block], int, list[str]]:
             width = max(len(r) for r in rows)
             rows = [r + [""] * (width - len(r)) for r in rows]
             blocks.append(Block(sheet.title, 0, page=page, is_heading=True, level=1))
-            blocks.append(Block("\n".join(table_lines(rows[0], rows[1:])), 0, page=page,
-                                role="table"))
+            blocks.append(table_block(rows, page=page))
     finally:
         book.close()
     return (book.properties.title or "").strip(), blocks, page, []
@@ -185,8 +189,7 @@ def read_pptx(path: Path) -> tuple[str, list[Block], int, list[str]]:
                         for r in shape.table.rows]
                 rows = [r for r in rows if any(r)]
                 if rows:
-                    blocks.append(Block("\n".join(table_lines(rows[0], rows[1:])), 0, page=n,
-                                        role="table", label=label))
+                    blocks.append(table_block(rows, page=n, label=label))
             elif shape.has_text_frame and shape is not title:
                 for para in shape.text_frame.paragraphs:
                     text = normalize("".join(r.text for r in para.runs)).strip()
@@ -274,8 +277,7 @@ def read_odf(path: Path) -> tuple[str, list[Block], int, list[str]]:
             page += 1
             blocks.append(Block(sheet.getAttrNS(_TABLE_NS, "name") or f"Tabelle {page}", 0,
                                 page=page, is_heading=True, level=1))
-            blocks.append(Block("\n".join(table_lines(rows[0], rows[1:])), 0, page=page,
-                                role="table"))
+            blocks.append(table_block(rows, page=page))
         return title, blocks, page, []
     blocks = []
     images = 0
@@ -302,8 +304,7 @@ def read_odf(path: Path) -> tuple[str, list[Block], int, list[str]]:
             elif child.qname == (_TABLE_NS, "table"):
                 rows = _odf_rows(child)
                 if rows:
-                    blocks.append(Block("\n".join(table_lines(rows[0], rows[1:])), 0,
-                                        role="table"))
+                    blocks.append(table_block(rows))
             elif tag in ("section", "soft-page-break"):
                 walk(child, in_list)
 
