@@ -49,11 +49,14 @@ def run_set(qs: QuestionSet, settings: Settings, out: Path) -> tuple[dict, list[
         settings = replace_settings(settings, index_dir=out / "index" / qs.name,
                                     corpus_dir=first_dir or settings.corpus_dir)
     pipeline = build_pipeline(settings)
-    if qs.corpus:
-        report = pipeline.ingest(list(qs.corpus), progress=False)
-        for e in report.errors:
-            print(f"[{qs.name}] {e}", file=sys.stderr)
-    verdicts = evaluate(pipeline.ask_with_hits, load_items(qs.questions), settings.top_k)
+    try:
+        if qs.corpus:
+            report = pipeline.ingest(list(qs.corpus), progress=False)
+            for e in report.errors:
+                print(f"[{qs.name}] {e}", file=sys.stderr)
+        verdicts = evaluate(pipeline.ask_with_hits, load_items(qs.questions), settings.top_k)
+    finally:
+        pipeline.close()  # one set's model process does not outlive its set
     return metrics(verdicts), verdicts
 
 

@@ -124,8 +124,7 @@ def unsupported_facts(answer: Answer, hits: Sequence[Hit]) -> list[str]:
     if answer.refused or not hits:
         return []
     texts = {h.chunk.id: f"{h.chunk.lead}\n{h.chunk.text}" for h in hits}
-    pool = set().union(*(analyze(texts.get(c.chunk_id, c.quote)) for c in answer.citations))
-    return [f for claim in _claims(answer.text) for f, toks in facts(claim) if not toks <= pool]
+    return _facts_outside(answer, [texts.get(c.chunk_id, c.quote) for c in answer.citations])
 
 
 def _claims(text: str) -> list[str]:
@@ -143,8 +142,13 @@ def facts_outside_quotes(answer: Answer, hits: Sequence[Hit]) -> list[str]:
     if answer.refused or not answer.citations or not hits:
         return []
     leads = {h.chunk.id: h.chunk.lead for h in hits}
-    pool = set().union(*(analyze(f"{leads.get(c.chunk_id, '')}\n{c.quote}")
-                         for c in answer.citations))
+    return _facts_outside(answer, [f"{leads.get(c.chunk_id, '')}\n{c.quote}"
+                                   for c in answer.citations])
+
+
+def _facts_outside(answer: Answer, texts: Sequence[str]) -> list[str]:
+    """The names, numbers and dates of the answer's claims that none of `texts` holds."""
+    pool = set().union(*(analyze(t) for t in texts))
     return [f for claim in _claims(answer.text) for f, toks in facts(claim) if not toks <= pool]
 
 

@@ -325,7 +325,8 @@ def rewrite_with_model(question: str, history: Sequence[dict], generate) -> Foll
                          {"role": "user", "content": prompt}])
     except Exception:  # noqa: BLE001 - any model failure leaves the rules' rewrite
         return rule
-    text = (text or "").strip().strip("„“\"").splitlines()[0].strip() if text else ""
+    lines = (text or "").strip().strip("„“\"").splitlines()
+    text = lines[0].strip() if lines else ""  # a blank reply is no rewrite
     items, _ = referent(question, answer, previous)
     if not checked_rewrite(text, question, f"{previous} {answer}", items):
         return rule

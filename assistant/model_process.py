@@ -126,7 +126,10 @@ def describe_exit(code: int) -> str:
     """A German account of how the model process ended (exit code or signal)."""
     if code < 0:
         sig = -code
-        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = str(sig)
         if sig == signal.SIGILL:
             return ("Das Sprachmodell ist abgestürzt (SIGILL: ein Prozessorbefehl, den dieser "
                     "Rechner nicht kennt). llama-cpp-python wurde für einen anderen Prozessor "
@@ -287,13 +290,29 @@ class SupervisedGenerator:
         self.process = process
         self.name = f"llama.cpp-server:{Path(process.config.model_path).name}"
         self._extra = {"repeat_penalty": repeat_penalty, "top_p": 0.9}
+        self._client: OpenAICompatGenerator | None = None  # for the server's current address
+
+    def _client_for(self, base: str) -> OpenAICompatGenerator:
+        """One pooled HTTP client per server address (a restart picks a new port)."""
+        if self._client is None or not self._client.url.startswith(base + "/"):
+            if self._client is not None:
+                self._client.close()
+            self._client = OpenAICompatGenerator(
+                base, MODEL_ALIAS, timeout=self.process.config.read_timeout,
+                frequency_penalty=0.0, extra=self._extra)
+        return self._client
+
+    def close(self) -> None:
+        """Stop the model process (the pipeline is done with it)."""
+        if self._client is not None:
+            self._client.close()
+        self.process.stop()
 
     def stream(self, messages: list[Message], max_tokens: int, temperature: float) -> Iterator[str]:
         """The server's answer pieces; German errors when it is down, crashes or hangs."""
         base = self.process.url()
         proc = self.process.current()
-        client = OpenAICompatGenerator(base, MODEL_ALIAS, timeout=self.process.config.read_timeout,
-                                       frequency_penalty=0.0, extra=self._extra)
+        client = self._client_for(base)
         try:
             yield from client.stream(messages, max_tokens, temperature)
         except GenerationError as e:
@@ -312,8 +331,6 @@ class SupervisedGenerator:
                     "nichts und wird neu gestartet; diese Antwort kommt aus dem extraktiven "
                     "Modus.") from e
             raise
-        finally:
-            client.close()
 
 
 def server_config(settings) -> ServerConfig:

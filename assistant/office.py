@@ -69,15 +69,10 @@ def read_office(path: Path) -> tuple[str, list[Block], int, list[str]]:
     """(title, blocks, pages, warnings) of a .docx, .xlsx, .pptx, .odt or .ods file; OfficeError
     when unreadable."""
     sniff(path)
+    readers = {".docx": read_docx, ".xlsx": read_xlsx, ".pptx": read_pptx, ".odt": read_odf,
+               ".ods": read_odf}
     try:
-        if path.suffix.lower() == ".docx":
-            title, blocks, warnings = read_docx(path)
-            return title, blocks, 0, warnings
-        if path.suffix.lower() == ".pptx":
-            return read_pptx(path)
-        if path.suffix.lower() in (".odt", ".ods"):
-            return read_odf(path)
-        return read_xlsx(path)
+        return readers[path.suffix.lower()](path)
     except OfficeError:
         raise
     except Exception as e:  # noqa: BLE001 - a damaged package raises anything: name the file
@@ -89,8 +84,8 @@ def table_block(rows: list[list[str]], **where) -> Block:
     return Block("\n".join(table_lines(rows[0], rows[1:])), 0, role="table", **where)
 
 
-def read_docx(path: Path) -> tuple[str, list[Block], list[str]]:
-    """(title, blocks, warnings) of a Word document."""
+def read_docx(path: Path) -> tuple[str, list[Block], int, list[str]]:
+    """(title, blocks, 0 pages, warnings) of a Word document (it has no fixed pages)."""
     import docx
     from docx.table import Table
 
@@ -118,7 +113,7 @@ def read_docx(path: Path) -> tuple[str, list[Block], list[str]]:
             blocks.append(Block(text, 0))
     warnings = [f"{path}: {images} eingebettete(s) Bild(er) übersprungen (nur Text wird gelesen)."
                 ] if images else []
-    return (document.core_properties.title or "").strip(), lists_with_lead_in(blocks), warnings
+    return (document.core_properties.title or "").strip(), lists_with_lead_in(blocks), 0, warnings
 
 
 def _table_rows(table) -> list[list[str]]:

@@ -130,6 +130,11 @@ class Pipeline:
                           if doc_id_for(Path(e.file)) not in present]
         return report
 
+    def close(self) -> None:
+        """Release the language model (a local model process is stopped)."""
+        for answerer in self.answerers.values():
+            getattr(getattr(answerer, "generator", None), "close", lambda: None)()
+
     def remove_document(self, doc_id: str) -> int:
         """Drop one document from both indexes, crash-safe (ledger first); its chunk count."""
         return remove_document(doc_id, self.store, self.lexical)

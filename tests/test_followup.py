@@ -247,6 +247,8 @@ def test_a_failing_model_leaves_the_rules_rewrite():
         raise GenerationError("Server weg")
 
     assert rewrite_with_model("Wo war das?", PEOPLE, model) == rewrite("Wo war das?", PEOPLE)
+    assert rewrite_with_model("Wo war das?", PEOPLE, lambda m: "  \n ") == rewrite("Wo war das?",
+                                                                                   PEOPLE)
 
 
 @pytest.mark.slow
