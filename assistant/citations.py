@@ -67,7 +67,7 @@ def passage_citation(n: int, hit: Hit, span: tuple[int, int] | None = None) -> C
     a, b = span or (0, len(c.text))
     page = c.page_at(a)
     label = dict(c.page_labels).get(page) if page is not None else None
-    return Citation(n, c.title, c.source, page, c.text[a:b], c.id, label, c.ocr)
+    return Citation(n, c.title, c.source, page, c.text[a:b], c.id, label, c.ocr, c.section)
 
 
 def citing_sentence(text: str, marker_at: int) -> str:

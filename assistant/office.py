@@ -23,7 +23,7 @@ from pathlib import Path
 
 from assistant.corpus import lists_with_lead_in, table_lines
 from assistant.text import normalize
-from assistant.types import SLIDE, Block
+from assistant.types import SHEET, SLIDE, Block
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # encrypted OOXML and the old .doc/.xls formats
 _PARTS = {".docx": "word/document.xml", ".xlsx": "xl/workbook.xml",
@@ -145,11 +145,18 @@ def read_xlsx(path: Path) -> tuple[str, list[Block], int, list[str]]:
             page += 1
             width = max(len(r) for r in rows)
             rows = [r + [""] * (width - len(r)) for r in rows]
-            blocks.append(Block(sheet.title, 0, page=page, is_heading=True, level=1))
-            blocks.append(table_block(rows, page=page))
+            blocks += sheet_blocks(sheet.title, rows, page)
     finally:
         book.close()
     return (book.properties.title or "").strip(), blocks, page, []
+
+
+def sheet_blocks(name: str, rows: list[list[str]], page: int) -> list[Block]:
+    """A spreadsheet's sheet as a page: its name a heading, its rows naming their header, both
+    labelled "Blatt „name“" (what citations show instead of a page number)."""
+    label = f"{SHEET}„{name}“"
+    return [Block(name, 0, page=page, is_heading=True, level=1, label=label),
+            table_block(rows, page=page, label=label)]
 
 
 def _cell(v) -> str:
@@ -270,9 +277,8 @@ def read_odf(path: Path) -> tuple[str, list[Block], int, list[str]]:
             if not rows:
                 continue
             page += 1
-            blocks.append(Block(sheet.getAttrNS(_TABLE_NS, "name") or f"Tabelle {page}", 0,
-                                page=page, is_heading=True, level=1))
-            blocks.append(table_block(rows, page=page))
+            blocks += sheet_blocks(sheet.getAttrNS(_TABLE_NS, "name") or f"Tabelle {page}", rows,
+                                   page)
         return title, blocks, page, []
     blocks = []
     images = 0

