@@ -18,10 +18,11 @@ from typing import Any, Protocol
 import httpx
 
 from assistant.citations import MARKER
+from assistant.extractive import REFUSAL
 
 Message = dict[str, str]
 
-NO_ANSWER = "Dazu enthalten die Quellen keine Angaben."
+NO_ANSWER = REFUSAL  # the model is told to answer with the same sentence as the extractive refusal
 
 # Tuned on Qwen2.5-Coder-1.5B over 8 probe questions (5 answerable, 3 not): with the rules alone
 # it refused everything; with the "Nur wenn" wording and one answer example it answered all five

@@ -33,6 +33,7 @@ from assistant.text import analyze
 from assistant.types import Answer, Hit
 from assistant.units import Unit
 from assistant.verify import (
+    FACT_WORD,
     SentenceCheck,
     Verification,
     check_sentence,
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 SUPPLEMENT = "Laut Quelle:"  # introduces evidence the model's answer left out, quoted verbatim
 FACT_KINDS = ("person", "date", "place", "price", "count", "list")
 _NAME_AFTER = re.compile(r"\s+(?:[A-ZÄÖÜ][\w.-]+\s+){0,2}[A-ZÄÖÜ][\w-]+")
-_WORD = re.compile(r"\w+(?:[-.]\w+)*")
 
 
 class LlmAnswerer:
@@ -72,7 +72,7 @@ class LlmAnswerer:
             return
         numbers, texts = unit_context(ranked, hits, self.budget_tokens)
         messages = build_messages(question, texts, history, self.budget_tokens, numbers=numbers)
-        shown, raw, report = _Shown(hits, question), [], {}
+        shown, raw, report = CheckedSentences(hits, question), [], {}
         size = {"prompt_tokens": sum(estimate_tokens(m["content"]) for m in messages)}
         pieces = self.generator.stream(messages, self.max_tokens, self.temperature)
         try:
@@ -182,7 +182,7 @@ def asked_facts(q: Question, quote: str) -> list[tuple[str, set[str]]]:
                  if (n := _NAME_AFTER.match(quote, m.end()))]
     else:
         spans = [m.span() for m in q.looks_like.finditer(quote)]
-    inside = {w for a, b in spans for w in _WORD.findall(quote[a:b])
+    inside = {w for a, b in spans for w in FACT_WORD.findall(quote[a:b])
               if not (q.kind == "person" and q.looks_like.fullmatch(w))}
     return [(f, t) for f, t in found if f in inside and not any(ch.isdigit() for ch in f)]
 
@@ -191,7 +191,7 @@ def _fallback(extractive: Answer, why: str, report: dict | None = None) -> Answe
     return replace(extractive, verification=(report or {}) | {"fallback": why})
 
 
-class _Shown:
+class CheckedSentences:
     """The sentences of one answer checked so far, and the pieces shown of them: renumbered by
     one `Numbering` in order, so they read exactly as `cite` numbers the whole answer."""
 

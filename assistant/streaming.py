@@ -11,11 +11,12 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
+from assistant.citations import MARKER
 from assistant.types import Answer
 from assistant.verify import sentences_with_markers
 
 Part = str | Answer
-_MARKERS = re.compile(r"\s?\[\d+(?:\s*,\s*\d+)*\]|\s?\[[\d\s,]*$")  # whole, or cut off at the end
+_MARKERS = re.compile(MARKER.pattern + r"|\s?\[[\d\s,]*$")  # whole, or cut off at the end
 _WORD_DONE = re.compile(r"\S\s")
 
 

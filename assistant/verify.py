@@ -21,7 +21,7 @@ from assistant.types import Hit
 _ENUMERATOR = re.compile(r"^(?:\d{1,2}[.)]|[•▪◦‣∙·*–—-])\s+")  # a list item's number or bullet
 _LEADING_MARKERS = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
 WINDOW = 3  # sentences of a passage within which the facts of one claim must stand together
-_WORD = re.compile(r"\w+(?:[-.]\w+)*")
+FACT_WORD = re.compile(r"\w+(?:[-.]\w+)*")  # a word, with its inner hyphens and dots: "E-Akte", "3.5"
 # Capitalized German abstract nouns are no names: they are checked by the content overlap only.
 _COMMON_NOUN = re.compile(r"(ung|heit|keit|schaft|tion|ität|nis|tum|ismus|ment|anz|enz|ik|ur)(en|s)?$")
 
@@ -77,7 +77,7 @@ def facts(sentence: str) -> list[tuple[str, set[str]]]:
     bare = sentence
     for a, b, *_ in reversed(find_dates(sentence)):
         bare = bare[:a] + " " + bare[b:]
-    words = _WORD.findall(bare)
+    words = FACT_WORD.findall(bare)
     for i, w in enumerate(words):
         is_number = any(ch.isdigit() for ch in w)
         is_name = (i > 0 and w[:1].isupper() and not w.isupper() and len(w) > 2

@@ -78,7 +78,7 @@ def test_json_contract(pipeline):
     assert set(out) == {"answer", "refused", "citations", "why"}
     assert out["why"]["answerable"] >= out["why"]["threshold"]  # why it answered, and with what
     assert out["why"]["unit"]["kind"] == "sentence" and out["why"]["unit"]["features"]["coverage"] > 0
-    assert set(out["citations"][0]) == {"n", "title", "source", "page", "quote"}
+    assert set(out["citations"][0]) == {"n", "title", "source", "page", "section", "quote"}
     refused = pipeline.ask("Was kostet ein Personalausweis?").to_json()
     assert refused["refused"] is True and refused["citations"] == [] and refused["closest"]
 

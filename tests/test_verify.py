@@ -1,24 +1,20 @@
 """Claim verification on German text, no model: invented names, numbers and dates are removed,
 wrong [n] are corrected, supported sentences stay."""
 
+from assistant.llm_answer import CheckedSentences
+from assistant.streaming import SentenceSplitter
 from assistant.types import Chunk, Hit
-from assistant.verify import (
-    Verification,
-    check_sentence,
-    facts,
-    prepare,
-    sentences_with_markers,
-    support_span,
-)
+from assistant.verify import Verification, facts, support_span
 
 
 def verify(text: str, hits: list[Hit]) -> tuple[str, Verification]:
-    """A whole answer checked as the llm mode checks it sentence by sentence: the supported
-    sentences (markers corrected) and the report of each."""
-    passages = prepare(hits)
-    checks = [c for a, b in sentences_with_markers(text)
-              if (c := check_sentence(text[a:b], passages)) is not None]
-    return " ".join(c.shown for c in checks if c.supported), Verification(tuple(checks))
+    """A whole answer checked as the llm mode checks the model's stream, with the shipped
+    sentence splitter and checker: the supported sentences (markers corrected) and the report."""
+    checked, splitter = CheckedSentences(hits), SentenceSplitter()
+    for sentence in splitter.feed(text) + splitter.finish():
+        checked.check(sentence)
+    return " ".join(checked.kept), Verification(tuple(checked.checks))
+
 
 MEETING = ("Das Gespräch auf Führungsebene auf Einladung von Herrn Staatssekretär Klaus Vitt fand am "
            "13. Juni 2016 in Berlin statt. Aus dem Rheinland nahm Herr Kahlen teil, aus der "
