@@ -179,7 +179,8 @@ def read_pptx(path: Path) -> tuple[str, list[Block], int, list[str]]:
     pictures = 0
     for n, slide in enumerate(deck.slides, 1):
         label = f"{SLIDE}{n}"
-        title = slide.shapes.title
+        title = slide.shapes.title  # a new proxy object on every access: compare by shape_id
+        title_id = title.shape_id if title is not None else None
         if title is not None and normalize(title.text_frame.text).strip():
             blocks.append(Block(normalize(title.text_frame.text).strip(), 0, page=n,
                                 is_heading=True, level=1, label=label))
@@ -192,7 +193,7 @@ def read_pptx(path: Path) -> tuple[str, list[Block], int, list[str]]:
                 rows = [r for r in rows if any(r)]
                 if rows:
                     blocks.append(table_block(rows, page=n, label=label))
-            elif shape.has_text_frame and shape is not title:
+            elif shape.has_text_frame and shape.shape_id != title_id:
                 for para in shape.text_frame.paragraphs:
                     text = normalize("".join(r.text for r in para.runs)).strip()
                     if text:

@@ -143,6 +143,7 @@ def make_pptx(path: Path) -> Path:
 def test_slides_become_pages_cited_as_folie(tmp_path, corpus_copy, fake_embedder):
     loaded = load_document(make_pptx(tmp_path / "bauantrag.pptx"))
     assert loaded.pages == 2 and loaded.doc.page_labels == {1: "Folie 1", 2: "Folie 2"}
+    assert loaded.doc.text.count("Digitaler Bauantrag") == 1  # the title once, as the heading
     listing = next(b for b in loaded.doc.blocks if b.role == "list")
     assert listing.text == ("Der Antrag wird online gestellt:\n• Formular im Bürgerportal "
                             "ausfüllen\n• Pläne als PDF hochladen")
