@@ -433,7 +433,7 @@ def rows_table(results: list[dict]) -> str:
         img = s["images"]
         images = ("–" if not img["in_file"] and not img["noted"] and not img["markup"] else
                   f"{img['in_file']}: " + (f"{img['noted']} noted" if r["reader"] == "ours"
-                                           else f"{img['markup']}× ![…](…)"))
+                                           else f"{img['markup']}× `![…](…)`"))
         lines.append([r["set"], r["file"], r["reader"], "yes", frac(s["headings"]) + extra,
                       frac(s["lists"]), frac(s["rows"]), pages,
                       ", ".join(x[:20] for x in s["leaks"]) or "none", images, frac(s["probes"]),
