@@ -20,14 +20,15 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
-from pydantic import BaseModel
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
 
+from assistant import highlight
 from assistant.pipeline import Pipeline
 from assistant.security import bind_problem, install
 from assistant.service import MODEL_PREFIX, RequestError, Service
 from assistant.streaming import Held, joined, tokens
-from assistant.types import Answer
+from assistant.types import Answer, Citation
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +75,15 @@ class CompletionRequest(BaseModel):  # temperature, max_tokens, …: ignored
     model: str
     messages: list[ChatMessage]
     stream: bool = False
+    citations_in_content: bool | None = Field(
+        None, description="Die Antwort endet mit einer Quellenliste; false = nur im Feld "
+        "`citations` (leer = Einstellung v1_sources_in_content).")
 
 
 def split_messages(messages: list[ChatMessage]) -> tuple[str, list[dict]]:
     """The last user message, and the conversation before it (for follow-up questions)."""
-    plain = [{"role": m.role, "content": _text(m.content)} for m in messages]
+    plain = [{"role": m.role, "content": _text(m.content) if m.role != "assistant"
+              else without_sources(_text(m.content))} for m in messages]
     for i in range(len(plain) - 1, -1, -1):
         if plain[i]["role"] == "user" and plain[i]["content"].strip():
             return plain[i]["content"], plain[:i]
@@ -195,6 +200,41 @@ def document_file(doc_id: str, svc: Svc) -> FileResponse:
                         headers={"X-Content-Type-Options": "nosniff"})
 
 
+@api.get("/documents/{doc_id}/pages/{page}.png", response_class=Response)
+def page_image(doc_id: str, page: int, svc: Svc, quote: str = "") -> Response:
+    """Page N of a PDF as a PNG, the `quote` highlighted where it stands (no box where it is not
+    found); the sources panel shows it, a click opens the PDF at that page."""
+    png = highlight.render_png(_pdf(svc, doc_id, page), page, quote[:MAX_QUOTE])
+    return Response(png, media_type="image/png", headers=PRIVATE)
+
+
+@api.get("/documents/{doc_id}/pages/{page}.json")
+def page_boxes(doc_id: str, page: int, svc: Svc, quote: str = "") -> dict:
+    """Where `quote` stands: per page its boxes in PDF points (x0, y0, x1, y1, origin bottom
+    left) and in pixels of the page's image (origin top left); `found` false and no pages where
+    it is not found."""
+    return highlight.located(_pdf(svc, doc_id, page), page, quote[:MAX_QUOTE])
+
+
+MAX_QUOTE = 4000  # characters of a quote looked up; a passage is shorter
+PRIVATE = {"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"}
+
+
+def _pdf(svc: Service, doc_id: str, page: int) -> Path:
+    f = svc.document_file(doc_id)
+    if f is None:
+        raise RequestError(404, f"Unbekanntes Dokument: {doc_id}")
+    if f.suffix.lower() != ".pdf":
+        raise RequestError(404, f"„{f.name}“ ist kein PDF: Seitenbilder gibt es nur für PDFs.")
+    try:
+        pages = highlight.page_count(f)
+    except highlight.PageError as e:
+        raise RequestError(422, str(e)) from e
+    if not 1 <= page <= pages:
+        raise RequestError(404, f"Seite {page} gibt es in „{f.name}“ nicht ({pages} Seiten).")
+    return f
+
+
 OFFICE_TYPES = {
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -220,7 +260,8 @@ def models(svc: Svc) -> dict:
 
 @v1.post("/chat/completions", response_model=None)
 def completions(req: CompletionRequest, svc: Svc) -> dict | StreamingResponse:
-    """OpenAI-compatible chat; answers keep [n] markers, `citations` carries the CLI schema."""
+    """OpenAI-compatible chat; answers keep [n] markers and end with a short source list (off with
+    "citations_in_content": false); `citations` carries the CLI schema."""
     mode = req.model.removeprefix(MODEL_PREFIX)
     if mode not in svc.modes():
         raise RequestError(404, f"Unbekanntes Modell „{req.model}“. Verfügbar: "
@@ -228,26 +269,65 @@ def completions(req: CompletionRequest, svc: Svc) -> dict | StreamingResponse:
     question, history = split_messages(req.messages)
     parts = svc.stream(question, mode, history)
     head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": req.model}
+    listed = svc.pipeline.settings.v1_sources_in_content if req.citations_in_content is None \
+        else req.citations_in_content
     if req.stream:
-        return StreamingResponse(sent(_chunks(parts, head), parts), media_type="text/event-stream")
+        return StreamingResponse(sent(_chunks(parts, head, listed), parts),
+                                 media_type="text/event-stream")
     answer = joined(parts)
     extra = {k: v for k, v in answer.to_json().items() if k != "answer"}
-    n, m = len(tokens(question)), len(tokens(answer.text))  # words, not model tokens
+    content = answer.text + (source_list(answer) if listed else "")
+    n, m = len(tokens(question)), len(tokens(content))  # words, not model tokens
     return {**head, "object": "chat.completion", "choices": [{
-        "index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": "stop"}],
+        "index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": n, "completion_tokens": m, "total_tokens": n + m}, **extra}
 
 
-def _chunks(parts: Iterator[str | Answer], head: dict) -> Iterator[str]:
+def _chunks(parts: Iterator[str | Answer], head: dict, listed: bool) -> Iterator[str]:
     chunk = {**head, "object": "chat.completion.chunk"}
+
+    def delta(text: str) -> str:
+        return sse({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text},
+                                          "finish_reason": None}]})
+
     for p in parts:
         if isinstance(p, str):
-            delta = {"role": "assistant", "content": p}
-            yield sse({**chunk, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+            yield delta(p)
         else:
+            if listed and (note := source_list(p)):
+                yield delta(note)
             extra = {k: v for k, v in p.to_json().items() if k != "answer"}
             yield sse({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], **extra})
     yield "data: [DONE]\n\n"
+
+
+SOURCES, CLOSEST = "\n\nQuellen:\n", "\n\nAm nächsten kamen diese Passagen:\n"
+
+
+def source_list(answer: Answer, limit: int = 100) -> str:
+    """The sources as Markdown for the end of a /v1 answer, for clients that show only the
+    content: "Quellen:" and one line per citation, "- [1] Titel, S. 5 – „Zitat …“" (the quote
+    shortened to `limit` characters); a refusal's closest passages without numbers."""
+    def line(c: Citation, n: str) -> str:
+        quote = " ".join(c.quote.split())
+        if len(quote) > limit:
+            quote = quote[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
+        return f"- {n}{c.title}{c.place()} – „{quote}“"
+
+    if answer.citations:
+        return SOURCES + "\n".join(line(c, f"[{c.n}] ") for c in answer.citations)
+    if answer.closest:
+        return CLOSEST + "\n".join(line(c, "") for c in answer.closest)
+    return ""
+
+
+def without_sources(content: str) -> str:
+    """An earlier /v1 answer sent back as history, without the source list it ended with (a
+    follow-up such as „Und der zweite?“ picks from the answer's own list, never from that one)."""
+    for mark in (SOURCES, CLOSEST):
+        if (at := content.rfind(mark)) >= 0:
+            return content[:at]
+    return content
 
 
 def _docs_page(app: FastAPI) -> HTMLResponse:

@@ -12,6 +12,7 @@ OCR (German) when it is installed, else they are skipped with a warning each.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -44,12 +45,29 @@ _CODE = re.compile(r"^(\$|#|>|sudo\s|apt(-get)?\s|/\S+|\w+=)")
 _ROMAN = re.compile(r"^[ivxlcdm]+$", re.I)
 
 
+# pdfium is not thread-safe, not even across documents: every pdfium call of the process (this
+# reader, and assistant.highlight's page images) holds this lock.
+PDFIUM = threading.RLock()
+
+
 def read_pdf(path: Path, use_ocr: bool = True) -> PdfText:
     """Read a PDF into clean page-tagged blocks with roles; raise PdfError for empty, broken or
     locked files."""
+    _check_header(path)
+    with PDFIUM:
+        n, title, labels, outline, pages, warnings, ocr_pages = _read_pages(path, use_ocr)
+    pages = [p for p in pages if not _is_toc(p)]
+    for p in pages:
+        extract_tables(p)
+    _drop_furniture(pages)
+    blocks = _blocks(pages, outline)
+    return PdfText(blocks, title, n, labels | _spread_labels(pages), warnings, ocr_pages)
+
+
+def _read_pages(path: Path, use_ocr: bool):
+    """Everything read through pdfium: page count, title, page labels, outline, page layouts."""
     import pypdfium2 as pdfium
 
-    _check_header(path)
     try:
         pdf = pdfium.PdfDocument(str(path))
     except pdfium.PdfiumError as e:
@@ -74,12 +92,7 @@ def read_pdf(path: Path, use_ocr: bool = True) -> PdfText:
             pages += got
     finally:
         pdf.close()
-    pages = [p for p in pages if not _is_toc(p)]
-    for p in pages:
-        extract_tables(p)
-    _drop_furniture(pages)
-    blocks = _blocks(pages, outline)
-    return PdfText(blocks, title, n, labels | _spread_labels(pages), warnings, ocr_pages)
+    return n, title, labels, outline, pages, warnings, ocr_pages
 
 
 def _check_header(path: Path) -> None:

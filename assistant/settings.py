@@ -99,6 +99,24 @@ class Settings(BaseSettings):
     chroma_sync_seconds: float = Field(
         1.0, description="Mit Chroma-Server: höchstens so oft (Sekunden) vor einer Suche prüfen, "
         "ob andere Prozesse Dokumente geändert haben.")
+    # Oberfläche und OpenAI-Schnittstelle
+    ui_title: str = Field("Offline-Assistent", description="Titel der Oberfläche (Kopfzeile und "
+                          "Browser-Tab).")
+    ui_subtitle: str = Field(
+        "Fragen zu den Erprobungsräumen und zur Modellkommune E-Government. Jede Antwort nennt "
+        "ihre Quelle.", description="Untertitel unter dem Titel: worum es in den eigenen "
+        "Dokumenten geht (bei anderen Dokumenten anpassen).")
+    ui_examples: list[str] = Field(
+        ["Wer nahm am 13. Juni 2016 teil?",
+         "Welche Kommunen wurden als Modellkommunen ausgewählt?",
+         "Wann fand das erste Gespräch auf Arbeitsebene statt?",
+         "Wo fand die Abschlussveranstaltung statt?"],
+        description="Beispielfragen unter dem Eingabefeld (ein Klick übernimmt sie); leer = keine.")
+    v1_sources_in_content: bool = Field(
+        True, description="/v1/chat/completions: die Antwort endet mit einer kurzen Quellenliste "
+        "(„Quellen: [1] Titel, S. 5 – „Zitat …““), damit auch allgemeine OpenAI-Clients die Belege "
+        "zeigen. Eine Anfrage schaltet sie mit \"citations_in_content\": false ab (für Clients, die "
+        "das Feld `citations` lesen).")
 
     @classmethod
     def settings_customise_sources(

@@ -17,13 +17,14 @@ import pytest
 from fastapi.testclient import TestClient
 from fpdf import FPDF
 
-from assistant.api import create_app
+from assistant import highlight
+from assistant.api import create_app, source_list, without_sources
 from assistant.evaluation import check, load_items
 from assistant.pipeline import build_pipeline
 from assistant.service import EMPTY_INDEX, RequestError, safe_filename
 from assistant.streaming import tokens
-from tests.conftest import make_settings
-from tests.live import Served, seeded_pipeline, serve_app
+from tests.conftest import FakeEmbedder, make_settings
+from tests.live import Served, pdf_bytes, seeded_pipeline, serve_app
 
 QUESTION = "Wer nahm am 13. Juni 2016 teil?"
 NAMES = ("Kahlen", "Schlusche", "Brockmann", "Lühr")
@@ -147,6 +148,19 @@ def test_upload_a_pdf_ask_about_it_open_it_at_the_page_and_delete_it(http, live,
     assert f.status_code == 200 and f.headers["content-type"] == "application/pdf"
     assert f.content == pdf.read_bytes()
 
+    # the cited page as an image with the quote marked, and where the mark lies
+    pages = f"/api/documents/{doc['id']}/pages"
+    img = http.get(f"{pages}/2.png", params={"quote": cite["quote"]})
+    assert img.status_code == 200 and img.headers["content-type"] == "image/png"
+    assert img.content.startswith(b"\x89PNG") and img.headers["cache-control"].startswith("private")
+    marked = http.get(f"{pages}/2.json", params={"quote": cite["quote"]}).json()
+    assert marked["found"] and [p["page"] for p in marked["pages"]] == [2] and marked["pages"][0]["boxes"]
+    assert marked == highlight.located(live.corpus / doc["file"], 2, cite["quote"])
+    absent = http.get(f"{pages}/2.json", params={"quote": "Das Rathaus wurde 1990 abgerissen."})
+    assert absent.json() == {"page": 2, "found": False, "pages": []}
+    beyond = http.get(f"{pages}/3.png")
+    assert beyond.status_code == 404 and "Seite 3 gibt es in „Bürgerbüro Bericht.pdf“ nicht" in beyond.text
+
     assert http.delete(f"/api/documents/{doc['id']}").json() == {"deleted": doc["id"]}
     assert not (live.corpus / doc["file"]).exists()
     assert doc["id"] not in {d["id"] for d in http.get("/api/documents").json()}
@@ -206,6 +220,47 @@ def test_only_indexed_documents_are_served(http, doc_id):
     assert http.get(f"/api/documents/{doc_id}/file").status_code == 404
 
 
+def test_page_images_are_only_for_indexed_pdfs(http):
+    r = http.get("/api/documents/unbekannt/pages/1.png")
+    assert r.status_code == 404 and r.json()["detail"] == "Unbekanntes Dokument: unbekannt"
+    doc = http.get("/api/documents").json()[0]  # the seed text
+    r = http.get(f"/api/documents/{doc['id']}/pages/1.png", params={"quote": "Kahlen"})
+    assert r.status_code == 404 and "kein PDF" in r.json()["detail"]
+
+
+def test_page_images_need_the_api_key_when_one_is_set(tmp_path):
+    key = "k3y-fuer-die-seitenbilder-0123"
+    p = seeded_pipeline(tmp_path, FakeEmbedder(), {"seite.pdf": pdf_bytes(
+        tmp_path, "Die Gemeinde Schlüsselheim schützt ihre Seitenbilder mit einem Schlüssel.")},
+        api_key=key)
+    with TestClient(create_app(p, ui=False)) as client:
+        url = "/api/documents/seite.pdf/pages/1.json?quote=Die%20Gemeinde%20Schl%C3%BCsselheim"
+        assert client.get(url).status_code == 401
+        assert client.get(url.replace(".json", ".png")).status_code == 401
+        ok = client.get(url, headers={"Authorization": f"Bearer {key}"})
+        assert ok.status_code == 200 and ok.json()["found"]
+
+
+def test_the_v1_source_list_and_its_removal_from_history(live):
+    answer = live.service.pipeline.ask(QUESTION)
+    listed = source_list(answer)
+    assert listed.startswith("\n\nQuellen:\n- [1] ") and answer.citations[0].title in listed
+    assert without_sources(answer.text + listed) == answer.text
+    assert without_sources(answer.text) == answer.text
+
+
+def test_the_setting_turns_the_v1_source_list_off_and_a_request_back_on(tmp_path):
+    p = seeded_pipeline(tmp_path, FakeEmbedder(), v1_sources_in_content=False)
+    ask = {"model": "assistant-extractive", "messages": [{"role": "user", "content": QUESTION}]}
+    with TestClient(create_app(p, ui=False)) as client:
+        off = client.post("/v1/chat/completions", json=ask).json()
+        on = client.post("/v1/chat/completions", json={**ask, "citations_in_content": True}).json()
+    answer = p.ask(QUESTION)
+    assert off["choices"][0]["message"]["content"] == answer.text
+    assert on["choices"][0]["message"]["content"] == answer.text + source_list(answer)
+    assert off["citations"] == on["citations"] == answer.to_json()["citations"]
+
+
 def test_a_text_document_is_served_as_plain_text(http):
     doc = http.get("/api/documents").json()[0]
     r = http.get(doc["url"])
@@ -243,6 +298,20 @@ def test_the_ui_is_served_at_the_root(http):
     r = http.get("/")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
     assert "Offline-Assistent" in r.text
+
+
+def test_title_subtitle_and_examples_come_from_the_settings(tmp_path):
+    p = seeded_pipeline(tmp_path, FakeEmbedder(), ui_title="Ratsinfo Musterstadt",
+                        ui_subtitle="Fragen zu den Satzungen der Stadt Musterstadt.",
+                        ui_examples=["Wie hoch ist die Hundesteuer?", "Wann tagt der Rat?"])
+    with TestClient(create_app(p)) as client:
+        config = client.get("/config").json()
+    values = [c["props"].get("value") for c in config["components"]]
+    assert config["title"] == "Ratsinfo Musterstadt"
+    assert "# Ratsinfo Musterstadt\nFragen zu den Satzungen der Stadt Musterstadt." in values
+    shown = json.dumps(config, ensure_ascii=False)
+    assert "Wie hoch ist die Hundesteuer?" in shown and "Wann tagt der Rat?" in shown
+    assert "Fragen zu den Erprobungsräumen" not in shown and "Wer nahm am 13. Juni 2016 teil?" not in shown
 
 
 def test_an_empty_index_is_not_ready_and_says_so(tmp_path, real_pipeline):

@@ -1,6 +1,8 @@
 """The Gradio chat UI, in German: streamed answers with numbered references, a sources panel
-(quote, highlighted sentence, title, page, link), uploads with progress, the index status and
-👍/👎 feedback. An adapter over the same Service, and so the same in-process Pipeline, as the API.
+(quote, highlighted sentence, title, page, link, and for a PDF the page with the quote marked on
+it), uploads with progress, the index status and 👍/👎 feedback. Title, subtitle and example
+questions come from the settings (ui_title, ui_subtitle, ui_examples). An adapter over the same
+Service, and so the same in-process Pipeline, as the API.
 
 Everything taken from documents is HTML-escaped before it reaches the page.
 """
@@ -12,6 +14,7 @@ import os
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no telemetry
 
 import html  # noqa: E402
+import logging  # noqa: E402
 from contextlib import closing  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -20,23 +23,23 @@ from urllib.parse import quote as urlquote  # noqa: E402
 import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
+from assistant import highlight  # noqa: E402
 from assistant.cli import format_report  # noqa: E402
 from assistant.service import MODE_LABELS, RequestError, Service  # noqa: E402
 from assistant.types import Answer, Chunk, Citation  # noqa: E402
 
-EXAMPLES = [
-    "Wer nahm am 13. Juni 2016 teil?",
-    "Welche Kommunen wurden als Modellkommunen ausgewählt?",
-    "Wann fand das erste Gespräch auf Arbeitsebene statt?",
-    "Wo fand die Abschlussveranstaltung statt?",
-]
 NO_SOURCES = "<p class='leer'>Nach einer Frage stehen hier die Belegstellen.</p>"
 CSS = """
 #quellen .quelle {border-left: 3px solid var(--color-accent); padding: .2em .8em; margin-bottom: 1em}
 #quellen .kopf {font-weight: 600; margin-bottom: .3em}
 #quellen blockquote {margin: 0; color: var(--body-text-color-subdued); white-space: pre-wrap}
 #quellen mark {background: #fff1a8; color: #111; padding: 0 .1em}
+#quellen .seite {display: block; margin-top: .5em; text-decoration: none}
+#quellen .seite img {display: block; width: 100%; height: 22em; object-fit: cover;
+                     border: 1px solid var(--border-color-primary)}
+#quellen .seite span {font-size: .85em; color: var(--body-text-color-subdued)}
 """
+CLOSEST_NOTE = "Die nächstliegenden Passagen stehen rechts unter „Quellen“."
 
 
 def esc(text: str) -> str:
@@ -64,7 +67,7 @@ def _references(answer: Answer) -> str:
     if answer.citations:
         return "\n\nQuellen: " + " · ".join(f"[{c.n}] {esc(_where(c))}" for c in answer.citations)
     if answer.closest:
-        return "\n\n*Die nächstliegenden Passagen stehen rechts unter „Quellen“.*"
+        return "\n\n" + CLOSEST_NOTE  # the chat renders no Markdown: plain text, no asterisks
     return ""
 
 
@@ -101,11 +104,43 @@ def sources_html(svc: Service, answer: Answer) -> str:
         title = esc(_where(c))
         if href:
             title = f"<a href='{html.escape(href)}' target='_blank' rel='noopener'>{title}</a>"
-        n = c.n if answer.citations else i
-        body = highlighted(chunk.text, c.quote) if chunk else f"<mark>{esc(c.quote)}</mark>"
+        if answer.citations:  # the quoted sentence marked, and on its PDF page
+            n, page = c.n, page_view(svc, c, chunk)
+            body = highlighted(chunk.text, c.quote) if chunk else f"<mark>{esc(c.quote)}</mark>"
+        else:  # a refusal's closest passages: nothing in them answers, so nothing is marked
+            n, page, body = i, "", esc(chunk.text if chunk else c.quote)
         parts.append(f"<div class='quelle' id='quelle-{n}'><div class='kopf'>[{n}] {title}</div>"
-                     f"<blockquote>{body}</blockquote></div>")
+                     f"<blockquote>{body}</blockquote>{page}</div>")
     return head + "".join(parts)
+
+
+def page_view(svc: Service, c: Citation, chunk: Chunk | None) -> str:
+    """For a PDF citation: its page as an image with the quote marked (and the next page too,
+    where the quote runs on), each linked to the PDF at that page. Nothing where the quote is
+    not found on the page: no image rather than one without or with a wrong mark."""
+    f = svc.document_file(chunk.doc_id) if chunk is not None and c.page is not None else None
+    if f is None or f.suffix.lower() != ".pdf":
+        return ""
+    try:
+        found = highlight.located(f, c.page, c.quote)  # waits while an upload's reader runs
+    except Exception:  # noqa: BLE001 - the page is an extra: the answer and its passage still show
+        logging.getLogger(__name__).warning("Seitenbild für %s, S. %s misslungen", f.name, c.page,
+                                            exc_info=True)
+        return ""
+    base = f"/api/documents/{urlquote(chunk.doc_id)}"
+    out = []
+    for p in found["pages"]:
+        n = p["page"]
+        ys = [y for box in p["boxes"] for y in (box[1], box[3])]
+        focus = 100 * (1 - (min(ys) + max(ys)) / 2 / p["height"])  # the mark stays in view
+        src = html.escape(f"{base}/pages/{n}.png?quote={urlquote(c.quote, safe='')}")
+        href = html.escape(f"{base}/file#page={n}")
+        out.append(f"<a class='seite' href='{href}' target='_blank' rel='noopener' "
+                   f"title='PDF an Seite {n} öffnen'><img src='{src}' loading='lazy' "
+                   f"alt='Seite {n} mit dem markierten Zitat' style='object-position: 50% {focus:.0f}%'>"
+                   f"<span>S. {n}: das Zitat ist gelb markiert; ein Klick öffnet das PDF an "
+                   "dieser Seite.</span></a>")
+    return "".join(out)
 
 
 def status_html(svc: Service) -> str:
@@ -122,10 +157,10 @@ def status_html(svc: Service) -> str:
 def build_ui(svc: Service) -> gr.Blocks:
     """The Blocks of the chat page; per-browser state lives in gr.State, never on a shared object."""
     modes = svc.modes()
-    with gr.Blocks(title="Offline-Assistent", analytics_enabled=False,
+    settings = svc.pipeline.settings
+    with gr.Blocks(title=settings.ui_title, analytics_enabled=False,
                    delete_cache=(3600, 3600)) as demo:  # uploaded copies leave Gradio's cache
-        gr.Markdown("# Offline-Assistent\nFragen zu den Erprobungsräumen und zur Modellkommune "
-                    "E-Government. Jede Antwort nennt ihre Quelle.")
+        gr.Markdown(f"# {settings.ui_title}\n{settings.ui_subtitle}", elem_id="kopf")
         history = gr.State([])  # this session's answers: question, answer JSON, mode, chat index
         with gr.Row():
             with gr.Column(scale=3):
@@ -136,7 +171,8 @@ def build_ui(svc: Service) -> gr.Blocks:
                     box = gr.Textbox(placeholder="Ihre Frage …", show_label=False, scale=5,
                                      elem_id="frage", autofocus=True)
                     send = gr.Button("Fragen", variant="primary", scale=1, elem_id="senden")
-                gr.Examples(EXAMPLES, inputs=box, label="Beispielfragen")
+                if settings.ui_examples:
+                    gr.Examples(settings.ui_examples, inputs=box, label="Beispielfragen")
                 mode = gr.Radio([(MODE_LABELS.get(m, m), m) for m in modes], value=modes[0],
                                 label="Antwortmodus", elem_id="modus", interactive=len(modes) > 1,
                                 info=None if len(modes) > 1 else
@@ -152,6 +188,9 @@ def build_ui(svc: Service) -> gr.Blocks:
                              type="filepath", elem_id="hochladen")
             message = gr.HTML(elem_id="meldung")
             reindex = gr.Button("Korpus neu einlesen", elem_id="neu-einlesen")
+        from ui.evaluation import build_evaluation_tab  # noqa: PLC0415 - the tab „Auswertung“
+
+        build_evaluation_tab(svc)
 
         def respond(question: str, messages: list, hist: list, mode_: str):
             """Stream the answer into the chat, then fill the sources panel."""
