@@ -91,9 +91,10 @@ def gate(now: dict, thresholds: dict) -> list[str]:
 
 
 def write_report(out: Path, results: dict[str, tuple[dict, list[Verdict]]],
-                 regressions: list[str]) -> None:
+                 regressions: list[str], labels: dict[str, str] | None = None) -> None:
     """metrics.json, report.md (every failure with its answer and citations), answers.jsonl
-    (every answer with its problems, citations and verification) and chart.png."""
+    (every answer with its problems, citations and verification) and chart.png (its bars named
+    by `labels`, default: the metric keys)."""
     out.mkdir(parents=True, exist_ok=True)
     all_metrics = {name: m for name, (m, _) in results.items()}
     (out / "metrics.json").write_text(json.dumps(all_metrics, indent=2, ensure_ascii=False))
@@ -128,14 +129,14 @@ def write_report(out: Path, results: dict[str, tuple[dict, list[Verdict]]],
                 lines.append(f"- note: {v.item.note}")
             lines.append("")
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
-    _chart(all_metrics, out / "chart.png")
+    _chart(all_metrics, out / "chart.png", labels or {})
 
 
 def _fmt(x) -> str:
     return "–" if x is None else (f"{x:.3f}" if isinstance(x, float) and x <= 1 else str(x))
 
 
-def _chart(all_metrics: dict, path: Path) -> None:
+def _chart(all_metrics: dict, path: Path, labels: dict[str, str] | None = None) -> None:
     try:
         import matplotlib
 
@@ -145,17 +146,20 @@ def _chart(all_metrics: dict, path: Path) -> None:
         print("matplotlib fehlt: kein Diagramm (pip install matplotlib)", file=sys.stderr)
         return
     keys = ["pass_rate", "hit@1", "hit@5", "mrr", "right_source_or_refusal", "refusal_recall"]
+    # a figure no set has (hit@k without expected sources) is left out, not drawn as 0
+    keys = [k for k in keys if any(m.get(k) is not None for m in all_metrics.values())] or keys
     fig, ax = plt.subplots(figsize=(8, 3.5))
     width = 0.8 / max(1, len(all_metrics))
     for i, (name, m) in enumerate(all_metrics.items()):
         ax.bar([x + i * width for x in range(len(keys))], [m.get(k) or 0 for k in keys], width,
                label=name)
-    ax.set_xticks([x + width * (len(all_metrics) - 1) / 2 for x in range(len(keys))], keys,
-                  rotation=20)
+    ax.set_xticks([x + width * (len(all_metrics) - 1) / 2 for x in range(len(keys))],
+                  [(labels or {}).get(k, k) for k in keys], rotation=20)
     ax.set_ylim(0, 1)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    plt.close(fig)  # the web app makes one per evaluation: pyplot would keep them all
 
 
 def held_out_split(name: str, verdicts: list[Verdict]) -> dict[str, tuple[dict, list[Verdict]]]:
