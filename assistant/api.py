@@ -25,10 +25,11 @@ from pydantic import BaseModel, Field
 
 from assistant import highlight
 from assistant.pipeline import Pipeline
+from assistant.present import source_list, without_sources
 from assistant.security import bind_problem, install
 from assistant.service import MODEL_PREFIX, RequestError, Service
 from assistant.streaming import Held, joined, tokens
-from assistant.types import Answer, Citation
+from assistant.types import Answer
 
 log = logging.getLogger(__name__)
 
@@ -299,35 +300,6 @@ def _chunks(parts: Iterator[str | Answer], head: dict, listed: bool) -> Iterator
             extra = {k: v for k, v in p.to_json().items() if k != "answer"}
             yield sse({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], **extra})
     yield "data: [DONE]\n\n"
-
-
-SOURCES, CLOSEST = "\n\nQuellen:\n", "\n\nAm nächsten kamen diese Passagen:\n"
-
-
-def source_list(answer: Answer, limit: int = 100) -> str:
-    """The sources as Markdown for the end of a /v1 answer, for clients that show only the
-    content: "Quellen:" and one line per citation, "- [1] Titel, S. 5 – „Zitat …“" (the quote
-    shortened to `limit` characters); a refusal's closest passages without numbers."""
-    def line(c: Citation, n: str) -> str:
-        quote = " ".join(c.quote.split())
-        if len(quote) > limit:
-            quote = quote[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
-        return f"- {n}{c.title}{c.place()} – „{quote}“"
-
-    if answer.citations:
-        return SOURCES + "\n".join(line(c, f"[{c.n}] ") for c in answer.citations)
-    if answer.closest:
-        return CLOSEST + "\n".join(line(c, "") for c in answer.closest)
-    return ""
-
-
-def without_sources(content: str) -> str:
-    """An earlier /v1 answer sent back as history, without the source list it ended with (a
-    follow-up such as „Und der zweite?“ picks from the answer's own list, never from that one)."""
-    for mark in (SOURCES, CLOSEST):
-        if (at := content.rfind(mark)) >= 0:
-            return content[:at]
-    return content
 
 
 def _docs_page(app: FastAPI) -> HTMLResponse:

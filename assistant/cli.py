@@ -12,8 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from assistant.present import format_answer, ingest_summary
 from assistant.settings import Settings
-from assistant.types import Answer, Citation, IngestReport
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         return serve(pipeline)
     if args.command == "ingest":
         report = pipeline.ingest(args.paths or None, progress=not args.quiet)
-        print(format_report(report), file=sys.stderr)
+        print(ingest_summary(report), file=sys.stderr)
         return 0 if report.documents or not report.errors else 1
     if pipeline.store.count() == 0:
         print("Der Index ist leer. Bitte zuerst `python -m assistant ingest` ausführen.",
@@ -106,45 +106,3 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(format_answer(answer))
     return 0
-
-
-def format_report(r: IngestReport) -> str:
-    """The German ingest summary."""
-    lines = [
-        f"Dokumente: {r.documents} · Abschnitte neu: {r.added}, unverändert: {r.unchanged}, "
-        f"entfernt: {r.removed} · Zeit: {r.seconds:.1f} s",
-    ]
-    if r.pages and r.read_seconds:
-        lines.append(f"Lesen: {r.pages} Seiten, {r.pages / r.read_seconds:.1f} Seiten/s")
-    if r.added and r.embed_seconds:
-        lines.append(f"Einbetten: {r.added / r.embed_seconds:.1f} Abschnitte/s")
-    lines += [f"Fehler: {e}" for e in r.errors]
-    lines += [f"Warnung: {w}" for w in r.warnings]
-    if r.missing:
-        lines.append("Im Manifest aufgeführt, aber nicht vorhanden (siehe corpus/README.md): "
-                     + "; ".join(r.missing))
-    return "\n".join(lines)
-
-
-def _where(c: Citation) -> str:
-    ocr = ", Texterkennung (OCR)" if c.ocr else ""
-    return f"{c.title}{c.place('gedruckte Seitenzahl')}{ocr} ({c.source})"
-
-
-def format_answer(a: Answer) -> str:
-    """The answer for a terminal: text, then numbered sources with their quotes."""
-    out = [a.text, ""]
-    if a.citations:
-        out.append("Quellen:")
-        out += [f"[{c.n}] {_where(c)}\n    „{c.quote}“" for c in a.citations]
-    if failed := (a.verification or {}).get("generation_error"):
-        out.append(f"Hinweis: {failed}")
-    if a.closest:
-        out.append("Nächstliegende Passagen:")
-        out += [f"- {_where(c)}\n    „{_short(c.quote)}“" for c in a.closest]
-    return "\n".join(out).rstrip()
-
-
-def _short(text: str, limit: int = 300) -> str:
-    text = text.replace("\n", " ")
-    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"

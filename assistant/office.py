@@ -21,7 +21,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from assistant.corpus import lists_with_lead_in, table_lines
+from assistant.markup import lists_with_lead_in, table_lines
 from assistant.text import normalize
 from assistant.types import SHEET, SLIDE, Block
 
@@ -80,7 +80,7 @@ def read_office(path: Path) -> tuple[str, list[Block], int, list[str]]:
 
 
 def table_block(rows: list[list[str]], **where) -> Block:
-    """A table block: the first row is the header every later row names (corpus.table_lines)."""
+    """A table block: the first row is the header every later row names (markup.table_lines)."""
     return Block("\n".join(table_lines(rows[0], rows[1:])), 0, role="table", **where)
 
 

@@ -182,7 +182,7 @@ def build_generator(settings: Settings) -> Generator | None:
         return OpenAICompatGenerator(settings.openai_base_url, settings.openai_model,
                                      settings.openai_api_key)
     if settings.llm == "llama-index":
-        from assistant.integrations.llama_index import LlamaIndexGenerator, load_llm
+        from assistant.integrations.llama_index_llm import LlamaIndexGenerator, load_llm
 
         if not settings.llm_class:
             raise ValueError("llm = „llama-index“ braucht llm_class, z. B. "

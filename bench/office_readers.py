@@ -3,7 +3,7 @@ python-pptx, odfpy) against markitdown (Office -> Markdown) read by our own Mark
 
 Three readers per file:
   ours        load_document(f): the blocks the pipeline indexes.
-  markitdown  MarkItDown().convert(f) -> Markdown -> corpus.markdown_blocks (what adopting it
+  markitdown  MarkItDown().convert(f) -> Markdown -> markup.markdown_blocks (what adopting it
               as-is would index).
   md+adapter  the same Markdown after the glue adopting it would need (see `adapt`): split at
               the slide markers / sheet headings into pages, blank lines around tables, an empty
@@ -46,7 +46,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.corpus import _assemble, load_document, markdown_blocks  # noqa: E402
+from assistant.corpus import _assemble, load_document  # noqa: E402
+from assistant.markup import markdown_blocks  # noqa: E402
 from assistant.text import normalize  # noqa: E402
 from assistant.types import SHEET, SLIDE, Block  # noqa: E402
 from bench.common import OUT, machine, pyplot, save, table  # noqa: E402

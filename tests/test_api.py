@@ -18,9 +18,10 @@ from fastapi.testclient import TestClient
 from fpdf import FPDF
 
 from assistant import highlight
-from assistant.api import create_app, source_list, without_sources
+from assistant.api import create_app
 from assistant.evaluation import check, load_items
 from assistant.pipeline import build_pipeline
+from assistant.present import source_list, without_sources
 from assistant.service import EMPTY_INDEX, RequestError, safe_filename
 from assistant.streaming import tokens
 from tests.conftest import FakeEmbedder, make_settings

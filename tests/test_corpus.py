@@ -9,8 +9,8 @@ from assistant.corpus import (
     load_corpus,
     load_document,
     read_manifest,
-    text_blocks,
 )
+from assistant.markup import text_blocks
 from tests.conftest import CORPUS
 
 SEED = CORPUS / "kooperation-der-erprobungsraeume.txt"

@@ -160,7 +160,7 @@ def test_the_app_answers_through_a_model_crash(tmp_path, corpus_copy, fake_embed
         assert not crashed.refused and "Kahlen" in crashed.text
         assert "SIGKILL" in crashed.verification["generation_error"]
         assert crashed.verification["fallback"] == "Das Sprachmodell brach ab."
-        from assistant.cli import format_answer
+        from assistant.present import format_answer
         from ui.app import references
 
         assert "Hinweis: Das Sprachmodell wurde beendet (SIGKILL" in references(crashed)

@@ -24,7 +24,7 @@ import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from assistant import highlight  # noqa: E402
-from assistant.cli import format_report  # noqa: E402
+from assistant.present import ingest_summary, where  # noqa: E402
 from assistant.service import MODE_LABELS, RequestError, Service  # noqa: E402
 from assistant.types import Answer, Chunk, Citation  # noqa: E402
 
@@ -52,10 +52,6 @@ def lines(text: str) -> str:
     return "<br>".join(esc(line) for line in text.splitlines())
 
 
-def _where(c: Citation) -> str:
-    return c.title + c.place() + (", Texterkennung" if c.ocr else "")
-
-
 def references(answer: Answer) -> str:
     """The numbered references under an answer in the chat (escaped), and why the llm mode
     answered extractively when its model failed."""
@@ -65,7 +61,7 @@ def references(answer: Answer) -> str:
 
 def _references(answer: Answer) -> str:
     if answer.citations:
-        return "\n\nQuellen: " + " · ".join(f"[{c.n}] {esc(_where(c))}" for c in answer.citations)
+        return "\n\nQuellen: " + " · ".join(f"[{c.n}] {esc(where(c))}" for c in answer.citations)
     if answer.closest:
         return "\n\n" + CLOSEST_NOTE  # the chat renders no Markdown: plain text, no asterisks
     return ""
@@ -101,7 +97,7 @@ def sources_html(svc: Service, answer: Answer) -> str:
     for i, c in enumerate(cites, start=1):
         chunk = chunks.get(c.chunk_id)
         href = link(c, chunk)
-        title = esc(_where(c))
+        title = esc(where(c))
         if href:
             title = f"<a href='{html.escape(href)}' target='_blank' rel='noopener'>{title}</a>"
         if answer.citations:  # the quoted sentence marked, and on its PDF page
@@ -243,13 +239,13 @@ def build_ui(svc: Service) -> gr.Blocks:
             except RequestError as e:
                 return f"<b>Nicht eingelesen:</b> {esc(str(e))}", status_html(svc), None
             title = next((d["title"] for d in svc.documents() if d["id"] == doc_id), f.name)
-            summary = lines(format_report(replace(report, missing=[])))
+            summary = lines(ingest_summary(replace(report, missing=[])))
             return f"<b>„{esc(title)}“ eingelesen.</b><br>{summary}", status_html(svc), None
 
         def renew(progress=gr.Progress(track_tqdm=True)):  # noqa: B008
             """Re-read the corpus folder."""
             progress(0, desc="Korpus wird eingelesen …")
-            return lines(format_report(svc.reindex(progress=True))), status_html(svc)
+            return lines(ingest_summary(svc.reindex(progress=True))), status_html(svc)
 
         ask = {"fn": respond, "inputs": [box, chat, history, mode], "outputs": [box, chat, history, sources]}
         box.submit(**ask)

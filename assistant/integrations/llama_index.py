@@ -22,20 +22,17 @@ docs/llama-index.md has an example that runs as written (tests/test_llama_index.
 from __future__ import annotations
 
 import asyncio
-import importlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from llama_index.core.base.base_query_engine import BaseQueryEngine
-from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.base.response.schema import Response
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.llms import LLM
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from assistant.generation import GenerationError, Message
+from assistant.integrations.llama_index_llm import LlamaIndexGenerator, load_llm  # noqa: F401 (re-exported)
 from assistant.llm_answer import LlmAnswerer
 from assistant.pipeline import Pipeline, build_pipeline
 from assistant.settings import Settings
@@ -94,52 +91,6 @@ class VerifiedQueryEngine(BaseQueryEngine):
 
     def _get_prompt_modules(self) -> dict[str, Any]:
         return {}  # the prompt is ours (assistant.generation), built from evidence units
-
-
-class LlamaIndexGenerator:
-    """A llama-index `LLM` as the assistant's Generator: `stream_chat`, piece by piece. Sampling
-    (temperature, max_tokens) is the LLM's own configuration, as llama-index sets it."""
-
-    def __init__(self, llm: LLM) -> None:
-        if not isinstance(llm, LLM):
-            raise TypeError(f"{type(llm).__name__} ist kein llama-index-LLM "
-                            "(llama_index.core.llms.LLM).")
-        self.llm = llm
-        self.name = f"llama-index:{type(llm).__name__}:{llm.metadata.model_name}"
-
-    def stream(self, messages: list[Message], max_tokens: int, temperature: float) -> Iterator[str]:
-        chat = [ChatMessage(role=m["role"], content=m["content"]) for m in messages]
-        said = ""
-        try:
-            for r in self.llm.stream_chat(chat):
-                piece = r.delta if r.delta is not None else (r.message.content or "")[len(said):]
-                said += piece
-                if piece:
-                    yield piece
-        except Exception as e:  # any backend's error: the answer falls back to extractive
-            raise GenerationError(f"Das llama-index-LLM {type(self.llm).__name__} schlug fehl: "
-                                  f"{type(e).__name__}: {e}") from e
-
-
-def load_llm(class_path: str, kwargs: dict[str, Any] | None = None) -> LLM:
-    """The llama-index LLM named by its class path, e.g. "llama_index.llms.ollama.Ollama", built
-    with `kwargs`; a German error names what is missing."""
-    module_name, _, name = class_path.rpartition(".")
-    if not module_name:
-        raise ValueError(f"llm_class „{class_path}“: bitte den vollen Klassenpfad angeben, z. B. "
-                         "„llama_index.llms.ollama.Ollama“.")
-    try:
-        cls = getattr(importlib.import_module(module_name), name)
-    except ModuleNotFoundError as e:
-        package = module_name.replace("_", "-").replace(".", "-")
-        raise ValueError(f"llm_class „{class_path}“: Modul {e.name} fehlt (Paket installieren, "
-                         f"z. B. pip install {package}).") from e
-    except AttributeError as e:
-        raise ValueError(f"llm_class „{class_path}“: {module_name} hat keine Klasse {name}.") from e
-    llm = cls(**(kwargs or {}))
-    if not isinstance(llm, LLM):
-        raise ValueError(f"llm_class „{class_path}“ ist kein llama-index-LLM.")
-    return llm
 
 
 def node_of(hit: Hit) -> TextNode:
