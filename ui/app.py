@@ -27,6 +27,7 @@ from assistant import highlight  # noqa: E402
 from assistant.present import ingest_summary, where  # noqa: E402
 from assistant.service import MODE_LABELS, RequestError, Service  # noqa: E402
 from assistant.types import Answer, Chunk, Citation  # noqa: E402
+from ui.evaluation import build_evaluation_tab  # noqa: E402
 
 NO_SOURCES = "<p class='leer'>Nach einer Frage stehen hier die Belegstellen.</p>"
 CSS = """
@@ -158,35 +159,35 @@ def build_ui(svc: Service) -> gr.Blocks:
                    delete_cache=(3600, 3600)) as demo:  # uploaded copies leave Gradio's cache
         gr.Markdown(f"# {settings.ui_title}\n{settings.ui_subtitle}", elem_id="kopf")
         history = gr.State([])  # this session's answers: question, answer JSON, mode, chat index
-        with gr.Row():
-            with gr.Column(scale=3):
-                chat = gr.Chatbot(label="Gespräch", height=440, elem_id="chat",
-                                  placeholder="Stellen Sie unten eine Frage.", buttons=["copy"],
-                                  render_markdown=False)  # document text is shown, not rendered
+        with gr.Tabs():
+            with gr.Tab("Fragen", elem_id="tab-fragen"):
                 with gr.Row():
-                    box = gr.Textbox(placeholder="Ihre Frage …", show_label=False, scale=5,
-                                     elem_id="frage", autofocus=True)
-                    send = gr.Button("Fragen", variant="primary", scale=1, elem_id="senden")
-                if settings.ui_examples:
-                    gr.Examples(settings.ui_examples, inputs=box, label="Beispielfragen")
-                mode = gr.Radio([(MODE_LABELS.get(m, m), m) for m in modes], value=modes[0],
-                                label="Antwortmodus", elem_id="modus", interactive=len(modes) > 1,
-                                info=None if len(modes) > 1 else
-                                "Ein Sprachmodell ist hier nicht eingerichtet.")
-            with gr.Column(scale=2):
-                gr.Markdown("### Quellen")
-                sources = gr.HTML(NO_SOURCES, elem_id="quellen")
-        with gr.Accordion("Dokumente und Index", open=False, elem_id="dokumente"):
-            status = gr.HTML(status_html(svc), elem_id="index-status")
-            types = svc.pipeline.settings.upload_types
-            upload = gr.File(label=f"Dokument hochladen ({', '.join(t[1:].upper() for t in types)}; "
-                             f"höchstens {svc.max_upload // 2**20} MB)", file_types=types,
-                             type="filepath", elem_id="hochladen")
-            message = gr.HTML(elem_id="meldung")
-            reindex = gr.Button("Korpus neu einlesen", elem_id="neu-einlesen")
-        from ui.evaluation import build_evaluation_tab  # noqa: PLC0415 - the tab „Auswertung“
-
-        build_evaluation_tab(svc)
+                    with gr.Column(scale=3):
+                        chat = gr.Chatbot(label="Gespräch", height=440, elem_id="chat",
+                                          placeholder="Stellen Sie unten eine Frage.", buttons=["copy"],
+                                          render_markdown=False)  # document text is shown, not rendered
+                        with gr.Row():
+                            box = gr.Textbox(placeholder="Ihre Frage …", show_label=False, scale=5,
+                                             elem_id="frage", autofocus=True)
+                            send = gr.Button("Fragen", variant="primary", scale=1, elem_id="senden")
+                        if settings.ui_examples:
+                            gr.Examples(settings.ui_examples, inputs=box, label="Beispielfragen")
+                        mode = gr.Radio([(MODE_LABELS.get(m, m), m) for m in modes], value=modes[0],
+                                        label="Antwortmodus", elem_id="modus", interactive=len(modes) > 1,
+                                        info=None if len(modes) > 1 else
+                                        "Ein Sprachmodell ist hier nicht eingerichtet.")
+                    with gr.Column(scale=2):
+                        gr.Markdown("### Quellen")
+                        sources = gr.HTML(NO_SOURCES, elem_id="quellen")
+                with gr.Accordion("Dokumente und Index", open=False, elem_id="dokumente"):
+                    status = gr.HTML(status_html(svc), elem_id="index-status")
+                    types = svc.pipeline.settings.upload_types
+                    upload = gr.File(label=f"Dokument hochladen ({', '.join(t[1:].upper() for t in types)}; "
+                                     f"höchstens {svc.max_upload // 2**20} MB)", file_types=types,
+                                     type="filepath", elem_id="hochladen")
+                    message = gr.HTML(elem_id="meldung")
+                    reindex = gr.Button("Korpus neu einlesen", elem_id="neu-einlesen")
+            build_evaluation_tab(svc)  # the tab „Auswertung“
 
         def respond(question: str, messages: list, hist: list, mode_: str):
             """Stream the answer into the chat, then fill the sources panel."""
