@@ -218,12 +218,14 @@ def test_one_run_at_a_time_the_chat_goes_on_and_a_run_can_be_cancelled(
 
 
 def test_the_chats_ratings_become_a_question_set_to_download(page: Page, live):
-    page.locator("#frage textarea").fill(QUESTION)  # the chat stays usable beside the tab
+    page.get_by_role("tab", name="Fragen").click()  # the chat, in the tab beside
+    page.locator("#frage textarea").fill(QUESTION)
     page.locator("#senden").click()
     expect(page.locator("#quellen .quelle").first).to_be_visible(timeout=30_000)
     page.locator("#chat").get_by_role("button", name="Gefällt mir", exact=True).last.click()
     expect(page.get_by_text("Danke für Ihre Rückmeldung.")).to_be_visible(timeout=10_000)
 
+    page.get_by_role("tab", name="Auswertung").click()
     page.get_by_text("Rückmeldungen aus dem Chat als Fragensatz").click()
     page.locator("#rueckmeldungen-erstellen").click()
     expect(page.locator("#rueckmeldungen-meldung")).to_contain_text(
