@@ -20,13 +20,8 @@ from dataclasses import replace
 
 from assistant.citations import Numbering, cite
 from assistant.extractive import ExtractiveAnswerer
-from assistant.generation import (
-    NO_ANSWER,
-    GenerationError,
-    Generator,
-    build_messages,
-    estimate_tokens,
-)
+from assistant.generation import GenerationError, Generator
+from assistant.prompt import NO_ANSWER, build_messages, estimate_tokens
 from assistant.question import Question, analyze_question
 from assistant.streaming import SentenceSplitter, joined, replay
 from assistant.text import analyze

@@ -159,7 +159,7 @@ def add_one(p, chunks: list, vectors) -> dict:
 
 def llm_ttft(p, questions: list[str]) -> dict:
     """Time from question to the local model's first token (retrieval and prompt included)."""
-    from assistant.generation import build_messages
+    from assistant.prompt import build_messages
     from assistant.pipeline import build_generator
 
     gen = build_generator(Settings(llm="llama-cpp"))

@@ -19,16 +19,9 @@ from pathlib import Path
 import pytest
 
 from assistant import modelfile
-from assistant.generation import (
-    NO_ANSWER,
-    SYSTEM_PROMPT,
-    GenerationError,
-    OpenAICompatGenerator,
-    build_messages,
-    estimate_tokens,
-    fit_passages,
-)
+from assistant.generation import GenerationError, OpenAICompatGenerator
 from assistant.modelfile import DEFAULT_MODEL, ModelFileError, ModelSpec, check_gguf, ensure_model
+from assistant.prompt import NO_ANSWER, SYSTEM_PROMPT, build_messages, estimate_tokens, fit_passages
 
 MEETING = ("Das Gespräch auf Führungsebene auf Einladung von Herrn Staatssekretär Klaus Vitt fand "
            "am 13. Juni 2016 in Berlin statt.")

@@ -16,7 +16,8 @@ import pytest
 
 from assistant.api import create_app
 from assistant.citations import cite
-from assistant.generation import NO_ANSWER, GenerationError
+from assistant.generation import GenerationError
+from assistant.prompt import NO_ANSWER
 from assistant.service import LlmGate, RequestError, Service
 from assistant.streaming import SentenceSplitter, joined
 from assistant.types import Answer
