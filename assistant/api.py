@@ -28,7 +28,7 @@ from assistant.pipeline import Pipeline
 from assistant.present import source_list, without_sources
 from assistant.security import bind_problem, install
 from assistant.service import MODEL_PREFIX, RequestError, Service
-from assistant.streaming import Held, joined, tokens
+from assistant.streaming import ReleasingStream, joined, tokens
 from assistant.types import Answer
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def sse(data: dict, event: str | None = None) -> str:
     return f"{head}data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def sent(events: Iterator[str], parts: Held) -> AsyncIterator[str]:
+async def sent(events: Iterator[str], parts: ReleasingStream) -> AsyncIterator[str]:
     """Each event as soon as it is made. When the client goes away, the answer stream is closed
     at once, even while a thread waits for the model's next sentence (starlette's own loop would
     wait for it): the model stops after that sentence and its slot is freed."""

@@ -32,7 +32,7 @@ class ManifestEntry:
 
 @dataclass
 class LoadResult:
-    """Loaded documents, plus what went wrong per file (German messages)."""
+    """LoadedFile documents, plus what went wrong per file (German messages)."""
 
     docs: list[SourceDoc] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -80,7 +80,7 @@ class DocumentError(Exception):
 
 
 @dataclass(frozen=True)
-class Loaded:
+class LoadedFile:
     """One loaded file: the document, its page count (0 if not paged) and warnings."""
 
     doc: SourceDoc
@@ -103,7 +103,7 @@ def load_corpus(paths: Iterable[Path], manifest: dict[str, ManifestEntry]) -> Lo
     return result
 
 
-def load_document(f: Path, entry: ManifestEntry | None = None) -> Loaded:
+def load_document(f: Path, entry: ManifestEntry | None = None) -> LoadedFile:
     """Read, normalize and block one file; raise DocumentError (naming the file) if impossible."""
     from assistant.pdf import PdfError, read_pdf  # local: only PDFs need pypdfium2
 
@@ -144,7 +144,7 @@ def load_document(f: Path, entry: ManifestEntry | None = None) -> Loaded:
     if entry and entry.publisher:
         meta["publisher"] = entry.publisher
     doc = _assemble(doc_id_for(f), title, source, blocks, meta)
-    return Loaded(replace(doc, page_labels=labels), pages, tuple(warnings))
+    return LoadedFile(replace(doc, page_labels=labels), pages, tuple(warnings))
 
 
 def _read_text(f: Path, warnings: list[str]) -> str:

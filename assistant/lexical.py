@@ -224,7 +224,7 @@ class LexicalIndex:
         return {t: next(x for x in xs if x in known) for t, xs in wanted.items()
                 if any(x in known for x in xs)}
 
-    def explains(self, term: str) -> bool:
+    def is_variant_of_indexed(self, term: str) -> bool:
         """Whether an unindexed term is a variant of indexed ones: a word it begins
         ("zusammen" -> "zusammenarbeit"), an inflection of a known word ("gateways" -> "gateway"),
         or a compound of two known parts ("schul" + "netz", with a linking s)."""

@@ -57,13 +57,13 @@ class TermStats(Protocol):
 
     def heads(self, terms: Iterable[str]) -> dict[str, str]: ...
 
-    def explains(self, term: str) -> bool: ...
+    def is_variant_of_indexed(self, term: str) -> bool: ...
 
     def inflections(self, term: str) -> list[str]: ...
 
 
 @dataclass(frozen=True)
-class Need:
+class AskedTerm:
     """One term the question asks about: its weight, and the forms that satisfy it (with credit)."""
 
     term: str
@@ -78,7 +78,7 @@ class Question:
     """A question analyzed against the corpus."""
 
     text: str
-    needs: tuple[Need, ...]
+    needs: tuple[AskedTerm, ...]
     kind: str  # person, date, place, price, count, list, task, or ""
     looks_like: re.Pattern | None
 
@@ -126,8 +126,8 @@ def analyze_question(text: str, stats: TermStats) -> Question:
         variants = stats.inflections(t) if t in df_zero else []  # "gateways" -> "gateway"
         forms = ((t, 1.0),) + (((heads[t], 0.5),) if t in heads else ()) \
             + tuple((v, 1.0) for v in variants)
-        known = t not in df_zero or bool(variants) or stats.explains(t)
-        needs.append(Need(t, w, forms, known, t in nouns))
+        known = t not in df_zero or bool(variants) or stats.is_variant_of_indexed(t)
+        needs.append(AskedTerm(t, w, forms, known, t in nouns))
     kind, looks_like = "", None
     for name, asks, pattern in _TYPES:
         if asks.search(text):

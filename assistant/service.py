@@ -21,7 +21,7 @@ from pathlib import Path
 
 from assistant.corpus import SUFFIXES, decode_text, doc_id_for, looks_binary
 from assistant.pipeline import Pipeline
-from assistant.streaming import Held, joined, replay
+from assistant.streaming import ReleasingStream, joined, replay
 from assistant.types import Answer, IngestReport
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ class Service:
         return mode
 
     def stream(self, question: str, mode: str | None = None,
-               history: Sequence[dict] = ()) -> Held:
+               history: Sequence[dict] = ()) -> ReleasingStream:
         """The one answer path: text pieces as they are made (verified sentences in the llm
         mode), then the whole Answer.
 
@@ -160,12 +160,12 @@ class Service:
         mode, question = self.check_mode(mode), self.check_question(question)
         t = time.perf_counter()
         if not self.pipeline.lexical.docs():  # the ledger: a few rows, not a count of 100,000 chunks
-            return Held(self._logged(replay(Answer(EMPTY_INDEX, (), refused=True)), question, mode, t),
-                        None)
+            empty = replay(Answer(EMPTY_INDEX, (), refused=True))
+            return ReleasingStream(self._logged(empty, question, mode, t), None)
         assert self.gate is not None
         release = self.gate.acquire() if mode == "llm" else None
         parts = self.pipeline.stream(question, history, mode)
-        return Held(self._logged(parts, question, mode, t), release)
+        return ReleasingStream(self._logged(parts, question, mode, t), release)
 
     @staticmethod
     def _logged(parts: Generator[str | Answer, None, None], question: str, mode: str,

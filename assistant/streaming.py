@@ -66,7 +66,7 @@ class SentenceSplitter:
         return [rest[a:b] for a, b in sentences_with_markers(rest)]
 
 
-class Held(Iterator[Part]):
+class ReleasingStream(Iterator[Part]):
     """A stream that holds a resource until it is exhausted, closed (a client went away) or
     dropped unread: `release(finished)` runs exactly once, `finished` True only at its end.
 

@@ -107,7 +107,7 @@ def _passage(hit: Hit) -> _Passage:
     return _Passage(frozenset(analyze(c.text)), windows, c.doc_id, c.start, c.end, heading)
 
 
-def _joined(a: _Passage, b: _Passage) -> _Passage | None:
+def _spanning_pair(a: _Passage, b: _Passage) -> _Passage | None:
     """The two passages as one, where one claim may span both: a heading with any other, or
     consecutive pieces of one document across their boundary.
     Two separate paragraphs are never joined: that is how a true date of one event gets
@@ -166,7 +166,7 @@ def _sources(sentence: str, passages: Sequence[_Passage]) -> list[int]:
         return [single]
     for i in range(len(passages)):
         for j in range(i + 1, len(passages)):
-            merged = _joined(passages[i], passages[j])
+            merged = _spanning_pair(passages[i], passages[j])
             if merged is not None and _supports(sentence, [merged])[0]:
                 return [i + 1, j + 1]
     return []
