@@ -8,7 +8,7 @@ import html.parser
 import re
 from dataclasses import replace
 
-from assistant.text import is_bullet, normalize
+from assistant.text import ends_like_prose, is_bullet, normalize
 from assistant.types import Block
 
 _HEADING_MAX = 100
@@ -16,7 +16,6 @@ _HEADING_MAX = 100
 
 # --- plain text ----------------------------------------------------------------------------
 
-_TERMINAL = re.compile(r"[.!?:;)\"“”]$")
 
 
 def text_blocks(raw: str) -> list[Block]:
@@ -56,7 +55,7 @@ def _join_wrapped(lines: list[str]) -> list[str]:
     units: list[str] = []
     for ln in lines:
         prev = units[-1] if units else ""
-        wrapped = prev and not _TERMINAL.search(prev) and not is_bullet(ln)
+        wrapped = prev and not ends_like_prose(prev) and not is_bullet(ln)
         last_word = prev.rsplit(" ", 1)[-1] if prev else ""
         if wrapped and (prev.endswith((",", "-")) or last_word[:1].islower()):
             units[-1] = prev + ("" if prev.endswith("-") and ln[:1].islower() else " ") + ln

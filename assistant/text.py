@@ -77,6 +77,7 @@ _BOUNDARY = re.compile(r"[.!?…]+[\"'“”»«)\]]*(?=\s+)")
 _LAST_TOKEN = re.compile(r"(\S+)$")
 # A table-of-contents line: dot leaders and a page number (arabic or roman).
 DOT_LEADER = re.compile(r"(?:\.\s?){4,}\s*[\divxlcIVXLC]+\s*$")
+_PROSE_END = re.compile(r"[.!?:;)\"“”»]$")
 _BULLET = re.compile(r"^\s*(?:[•▪◦‣∙·*–—-]|\d{1,2}[.)]\s|0\d\s+(?=\S))")
 
 
@@ -131,6 +132,12 @@ def _add_span(spans: list[tuple[int, int]], line: str, offset: int, a: int, b: i
 def split_sentences(text: str) -> list[str]:
     """The German sentences of `text` (see sentence_spans)."""
     return [text[a:b] for a, b in sentence_spans(text)]
+
+
+def ends_like_prose(line: str) -> bool:
+    """Whether a line ends as a sentence or clause does (".", "!", "?", ":", ";", a closing
+    bracket or quote): a heading, a caption or a line wrapped mid-sentence does not."""
+    return bool(_PROSE_END.search(line))
 
 
 def is_bullet(line: str) -> bool:

@@ -20,11 +20,10 @@ from pathlib import Path
 
 from assistant.corpus import SECTION_SEPARATOR
 from assistant.question import Question
-from assistant.text import DOT_LEADER, analyze, is_bullet, sentence_spans
+from assistant.text import DOT_LEADER, analyze, ends_like_prose, is_bullet, sentence_spans
 from assistant.types import Hit
 
 _DATA = Path(__file__).parent / "data" / "units.toml"
-_PROSE_END = re.compile(r"[.!?:;)\"“”»]$")
 _ROW = re.compile(r"^[^–\n]{1,80} – .+: .+\.$")
 
 
@@ -123,7 +122,7 @@ def units(q: Question, hits: Sequence[Hit]) -> list[Unit]:
                 fused_prior=1 / (1 + r),
                 dense=h.dense or 0.0,
                 question=float(s.rstrip().endswith("?")),
-                heading_like=float(not _PROSE_END.search(s)),
+                heading_like=float(not ends_like_prose(s)),
                 fragment=float(s[:1].islower() or len(s.split()) < 4),
                 item=float(kind == "item"),
                 row=float(kind == "row"),
@@ -176,7 +175,7 @@ def _not_an_answer(s: str, kind: str, brings: list, heading: str) -> bool:
         return True
     if kind in ("item", "row"):
         return False
-    return s.strip() == heading or not _PROSE_END.search(s) and len(s.split()) <= 6
+    return s.strip() == heading or not ends_like_prose(s) and len(s.split()) <= 6
 
 
 def _spans(text: str) -> list[tuple[int, int]]:
