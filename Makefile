@@ -57,7 +57,7 @@ serve: $(VENV)/.installed
 # llama.cpp is built twice, never with -march=native (that build died with SIGILL on a Xeon that
 # reports AMX): a portable build (AVX2, any x86-64 CPU since 2013) that pip installs, and an
 # AVX-512 build (AMX stays off, ggml's default), 1.9x faster at reading prompts, whose libraries the model process
-# uses where the CPU has AVX-512 (assistant/model_process.py). Both wheels are cached by their
+# uses where the CPU has AVX-512 (assistant/answer/model_process.py). Both wheels are cached by their
 # flags: pip's own wheel cache ignores CMAKE_ARGS, so it is bypassed (--no-cache-dir). About
 # 3 min per build on 2 cores; a second `make llm` takes seconds. Then a smoke test.
 LLAMA_VERSION := 0.3.36
@@ -87,7 +87,7 @@ llm: $(VENV)/.installed
 	    "$$(ls $(call llm_wheel,$(LLM_FAST))/llama_cpp_python-*.whl)" $(LLM_CACHE)/llama-cpp/tmp && \
 	  mv $(LLM_CACHE)/llama-cpp/tmp/llama_cpp/lib $(LLM_CACHE)/llama-cpp/$(LLAMA_VERSION)-avx512 && \
 	  rm -rf $(LLM_CACHE)/llama-cpp/tmp
-	@$(BIN)/python -m assistant.model_process --smoke || { echo "Fehler: das Sprachmodell läuft \
+	@$(BIN)/python -m assistant.answer.model_process --smoke || { echo "Fehler: das Sprachmodell läuft \
 	  auf diesem Rechner nicht (siehe oben). Der extraktive Modus ist davon nicht betroffen."; exit 1; }
 
 ingest: $(VENV)/.installed

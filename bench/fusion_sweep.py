@@ -40,7 +40,7 @@ def main() -> int:
     cache = {}
     for q, _ in questions:
         cache[q] = (p.store.query(p.embedder.embed_query(q), 50), p.lexical.search(q, 50))
-    from assistant.retrieval import fuse
+    from assistant.retrieve.retrieval import fuse
 
     rows = []
     settings = [("dense only", 1.0, 0.0), ("bm25 only", 0.0, 1.0)] + [

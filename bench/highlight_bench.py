@@ -1,4 +1,4 @@
-"""How well the sources panel finds a quote on its PDF page (assistant/highlight.py), on the
+"""How well the sources panel finds a quote on its PDF page (assistant/serve/highlight.py), on the
 shared PDFs: 200 random sentences of our reader's text and 150 table rows per PDF, each looked up
 on the page the reader gave it; a box is wrong when the characters whose centres lie inside it
 (by pdfium's own boxes) are not the quote. Also the render time of 20 random pages at 900 px.
@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import pypdfium2 as pdfium  # noqa: E402
+from assistant.text.MISSING import sentence_spans  # noqa: E402
 
-from assistant import highlight as hl  # noqa: E402
-from assistant.pdf import read_pdf  # noqa: E402
-from assistant.text import sentence_spans  # noqa: E402
+from assistant.read.pdf import read_pdf  # noqa: E402
+from assistant.serve import highlight as hl  # noqa: E402
 
 
 def under(pdf, res) -> str:

@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.chunking import chunk  # noqa: E402
-from assistant.corpus import load_document  # noqa: E402
+from assistant.indexing.chunking import chunk  # noqa: E402
 from assistant.pipeline import build_pipeline  # noqa: E402
+from assistant.read.corpus import load_document  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
 

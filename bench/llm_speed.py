@@ -27,13 +27,13 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.model_process import (  # noqa: E402
+from assistant.answer.model_process import (  # noqa: E402
     MODEL_ALIAS,
     ModelProcess,
     ServerConfig,
     SupervisedGenerator,
 )
-from assistant.modelfile import resolve_model  # noqa: E402
+from assistant.answer.modelfile import resolve_model  # noqa: E402
 from assistant.pipeline import build_pipeline  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from assistant.types import Answer  # noqa: E402
@@ -118,7 +118,8 @@ def main() -> int:
 
     load_after = os.getloadavg()[0]
     print(f"\nModell: {model.name} ({model.stat().st_size / 1e9:.2f} GB), {args.threads} Threads, "
-          f"n_batch {args.batch}, Quellen-Budget {settings.llm_budget_tokens} Tokens, {platform.processor() or platform.machine()}, "
+          f"n_batch {args.batch}, Quellen-Budget {settings.llm_budget_tokens} Tokens, "
+          f"{platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} Kerne; Systemlast (1 min) vorher {load_before:.1f}, nachher "
           f"{load_after:.1f}")
     print(f"Laden (Prozessstart bis Antwortbereitschaft): {load_s:.2f} s\n")
@@ -146,7 +147,8 @@ def main() -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"model": model.name, "model_bytes": model.stat().st_size, "threads": args.threads,
-              "n_batch": args.batch, "budget_tokens": settings.llm_budget_tokens, "cpu_count": os.cpu_count(), "cpu": _cpu_name(),
+              "n_batch": args.batch, "budget_tokens": settings.llm_budget_tokens,
+              "cpu_count": os.cpu_count(), "cpu": _cpu_name(),
               "loadavg_before": round(load_before, 2), "loadavg_after": round(load_after, 2),
               "summary": summary, "prefill": prefill, "answers": rows}
     (args.out / "llm_speed.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))

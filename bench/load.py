@@ -64,8 +64,8 @@ def child(args: argparse.Namespace) -> None:
     """The server process: build the pipeline once, ingest, serve until terminated."""
     import uvicorn
 
-    from assistant.api import create_app
     from assistant.pipeline import build_pipeline
+    from assistant.serve.api import create_app
     from assistant.settings import Settings
 
     llm = args.mode == "llm"

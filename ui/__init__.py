@@ -1,1 +1,1 @@
-"""The web UI (Gradio), mounted into the FastAPI app of assistant.api."""
+"""The web UI (Gradio), mounted into the FastAPI app of assistant.serve.api."""

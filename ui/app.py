@@ -23,9 +23,9 @@ from urllib.parse import quote as urlquote  # noqa: E402
 import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
-from assistant import highlight  # noqa: E402
-from assistant.present import ingest_summary, where  # noqa: E402
-from assistant.service import MODE_LABELS, RequestError, Service  # noqa: E402
+from assistant.serve import highlight  # noqa: E402
+from assistant.serve.present import ingest_summary, where  # noqa: E402
+from assistant.serve.service import MODE_LABELS, RequestError, Service  # noqa: E402
 from assistant.types import Answer, Chunk, Citation  # noqa: E402
 from ui.evaluation import build_evaluation_tab  # noqa: E402
 

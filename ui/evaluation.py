@@ -1,10 +1,10 @@
 """The tab „Auswertung“: run a question set against the app's own index and see how the answers
 fare. A shipped set (evals/sets.toml) or an uploaded CSV/JSONL file (read by
-assistant.question_sets, a German message for each bad row); a progress bar; the figures, a
+assistant.evaluate.question_sets, a German message for each bad row); a progress bar; the figures, a
 chart and every failure with its question, answer and citations; report.md and metrics.json to
 download; the chat's 👍/👎 ratings as a question set.
 
-A thin layer: the run is assistant.evaluation_job (one at a time, cancel after the current
+A thin layer: the run is assistant.evaluate.job (one at a time, cancel after the current
 question), the files are those of `python -m assistant eval`. Text from documents and uploads is
 HTML-escaped before it reaches the page.
 """
@@ -20,8 +20,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from assistant.evaluation import Item, load_items
-from assistant.evaluation_job import (
+from assistant.evaluate.job import (
     LABELS,
     Busy,
     Result,
@@ -31,7 +30,7 @@ from assistant.evaluation_job import (
     format_value,
     shipped,
 )
-from assistant.question_sets import (
+from assistant.evaluate.question_sets import (
     COLUMNS,
     TEMPLATE,
     feedback_set,
@@ -39,7 +38,8 @@ from assistant.question_sets import (
     items_to_jsonl,
     read_question_set,
 )
-from assistant.service import MODE_LABELS, Service
+from assistant.evaluate.scoring import Item, load_items
+from assistant.serve.service import MODE_LABELS, Service
 
 UPLOADED = "__hochgeladen__"
 FEEDBACK = "__rueckmeldungen__"

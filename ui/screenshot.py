@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
     from playwright.sync_api import expect, sync_playwright
 
-    from assistant.api import create_app
     from assistant.pipeline import build_pipeline
+    from assistant.serve.api import create_app
     from assistant.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:

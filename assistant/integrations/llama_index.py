@@ -16,7 +16,7 @@
     engine = VerifiedQueryEngine.from_index("index/", llm=my_llama_index_llm)
     response = engine.query("Wer nahm am 13. Juni 2016 teil?")
 
-docs/llama-index.md has an example that runs as written (tests/test_llama_index.py runs it).
+docs/llama-index.md has an example that runs as written (tests/integrations/test_llama_index.py runs it).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from llama_index.core.llms import LLM
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
+from assistant.answer.llm_answer import LlmAnswerer
 from assistant.integrations.llama_index_llm import LlamaIndexGenerator, load_llm  # noqa: F401 (re-exported)
-from assistant.llm_answer import LlmAnswerer
 from assistant.pipeline import Pipeline, build_pipeline
 from assistant.settings import Settings
 from assistant.types import Hit
@@ -90,7 +90,7 @@ class VerifiedQueryEngine(BaseQueryEngine):
         return await asyncio.to_thread(self._query, query_bundle)
 
     def _get_prompt_modules(self) -> dict[str, Any]:
-        return {}  # the prompt is ours (assistant.generation), built from evidence units
+        return {}  # the prompt is ours (assistant.answer.generation), built from evidence units
 
 
 def node_of(hit: Hit) -> TextNode:

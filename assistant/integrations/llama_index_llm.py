@@ -12,7 +12,7 @@ from typing import Any
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.llms import LLM
 
-from assistant.generation import GenerationError, Message
+from assistant.answer.generation import GenerationError, Message
 
 
 class LlamaIndexGenerator:

@@ -1,0 +1,140 @@
+"""Stage 5 without a model: answer with whole evidence units of the top passages, each cited, or
+refuse when the evidence does not answer.
+
+The units and their features come from assistant.answer.units (a sentence with what it depends on, a
+list item with its lead-in, a table row with its header, a lead-in with its short list); the
+decisions from assistant.answer.answer_model: the best-scoring unit answers, a further unit joins when
+it scores nearly as well and adds question terms, and one calibrated probability decides
+whether to answer at all. The answer's JSON says why (`why`): the unit's kind, score and
+features, and P(answerable) against its threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from assistant.answer.answer_model import AnswerModel, Evidence, evidence, passage_context
+from assistant.answer.citations import cite, passage_citation
+from assistant.answer.units import Unit, units
+from assistant.retrieve.question import Question, TermStats, analyze_question, missing_dates
+from assistant.types import Answer, Hit
+
+REFUSAL = "Dazu enthalten die Quellen keine Angaben."
+# A unit right after a chosen one continues what the answer quotes: it may join down to this
+# share of the best unit's softmax weight (a unit from elsewhere needs the model's extra_ratio).
+NEAR_SHARE = 0.3
+
+
+class ExtractiveAnswerer:
+    """Answers from the passages' own units; needs corpus term statistics and the fitted model."""
+
+    def __init__(self, stats: TermStats, max_units: int = 3, model: AnswerModel | None = None,
+                 threshold: float | None = None, embedder: str = "") -> None:
+        self.stats, self.max_units = stats, max_units
+        self.model = (model or AnswerModel.load()).for_embedder(embedder)
+        self.threshold = self.model.threshold if threshold is None else threshold
+
+    def answer(self, question: str, hits: Sequence[Hit], history: Sequence[dict] = ()) -> Answer:
+        """A short cited answer built from verbatim units, or a refusal with the closest passages."""
+        return self.decide(question, hits)[0]
+
+    def decide(self, question: str, hits: Sequence[Hit]) -> tuple[Answer, list[tuple[float, Unit]]]:
+        """The answer (or refusal) and every unit it was chosen from, best first (the llm mode
+        builds its prompt from these)."""
+        q = analyze_question(question, self.stats)
+        ranked = self.rank(q, hits)
+        if not ranked:
+            return refusal(hits), ranked
+        ev = evidence(q, ranked, hits)
+        p = self.model.answerable(ev)
+        # A date the question names and no passage holds is a veto, not a weight: no unit can
+        # support an answer about it (the training data has too few such questions to learn it).
+        if p < self.threshold or ev.missing_date:
+            return refusal(hits, about=missing_dates(q.text, [passage_context(h) for h in hits]),
+                           why=_why(None, ev, p, self.threshold)), ranked
+        chosen = self._select(q, ranked)
+        return _compose(chosen, hits, _why(ranked[0], ev, p, self.threshold)), ranked
+
+    def rank(self, q: Question, hits: Sequence[Hit]) -> list[tuple[float, Unit]]:
+        """Every unit of the passages with its score, best first."""
+        scored = [(self.model.score(u), u) for u in units(q, hits)]
+        return sorted(scored, key=lambda su: (-su[0], su[1].rank, su[1].span))
+
+    def _select(self, q: Question, ranked: list[tuple[float, Unit]]) -> list[Unit]:
+        best_score, best = ranked[0]
+        chosen = [best]
+        covered = set(best.terms)
+        nxt = _next_to(best, [u for _, u in ranked])
+        # the next sentence depends on the best one ("... gesendet. Darin wurde ..."), or
+        # supplies what was asked ("... statt. Aus dem Rheinland nahm Herr Kahlen teil")
+        if nxt is not None and (nxt.features.points_back
+                                or q.looks_like is not None and nxt.features.fits_type):
+            chosen.append(nxt)
+            covered |= nxt.terms
+        units_ = [u for _, u in ranked]
+        for s, u in ranked[1:]:
+            share = math.exp(s - best_score)
+            if len(chosen) >= self.max_units or share < NEAR_SHARE:
+                break
+            if any(_overlaps(u, c) for c in chosen):
+                continue
+            near = any(_next_to(c, units_, any_kind=True) is u for c in chosen)
+            if (near or share >= self.model.extra_ratio) \
+                    and q.coverage(covered | u.terms) - q.coverage(covered) >= 0.15:
+                chosen.append(u)
+                covered |= u.terms
+        return sorted(chosen, key=lambda u: (u.rank, u.span))
+
+
+def _next_to(u: Unit, candidates: list[Unit], any_kind: bool = False) -> Unit | None:
+    """The unit right after `u` in its passage (a sentence after a sentence, unless any_kind)."""
+    after = [c for c in candidates if c.rank == u.rank and c.span[0] >= u.spans()[-1][1]]
+    nxt = min(after, key=lambda c: c.span[0], default=None)
+    if nxt is None or not any_kind and not nxt.kind == u.kind == "sentence":
+        return None
+    return nxt
+
+
+def _overlaps(a: Unit, b: Unit) -> bool:
+    if a.rank != b.rank:
+        return False
+    return any(x < y2 and x2 < y for x, y in a.spans() for x2, y2 in b.spans())
+
+
+def _why(top: tuple[float, Unit] | None, ev: Evidence, p: float, threshold: float) -> dict:
+    out: dict = {"answerable": round(p, 3), "threshold": threshold}
+    if top is not None:
+        score, u = top
+        out["unit"] = {"kind": u.kind, "passage": u.rank + 1, "score": round(score, 3),
+                       "features": {k: round(v, 3) for k, v in vars(u.features).items() if v}}
+    out["evidence"] = {k: round(v, 3) for k, v in vars(ev).items()}
+    return out
+
+
+def _compose(chosen: list[Unit], hits: Sequence[Hit], why: dict) -> Answer:
+    """Join the chosen units, one [n] marker per passage run, and cite verbatim spans."""
+    parts: list[str] = []
+    quotes: dict[int, tuple[int, int]] = {}
+    for i, u in enumerate(chosen):
+        n, text = u.rank + 1, hits[u.rank].chunk.text
+        shown = [text[a:b] for a, b in u.spans()]
+        if u.lead:
+            shown.insert(0, f"{u.lead} …")
+        parts.append(" ".join(shown))
+        spans = u.spans()
+        a, b = quotes.get(n, spans[0])
+        quotes[n] = (min(a, spans[0][0]), max(b, spans[-1][1]))
+        if i + 1 == len(chosen) or chosen[i + 1].rank != u.rank:
+            parts[-1] += f" [{n}]"
+    text, citations = cite(" ".join(parts), hits, quotes)
+    return Answer(text, citations, refused=False, why=why)
+
+
+def refusal(hits: Sequence[Hit], about: str = "", why: dict | None = None) -> Answer:
+    """The German refusal, with the closest passages so the user can judge for themselves."""
+    text = f"Zu „{about}“ enthalten die Quellen keine Angaben." if about else REFUSAL
+    if hits:
+        text += " Am nächsten kommen diese Passagen."
+    closest = tuple(passage_citation(i + 1, h) for i, h in enumerate(hits[:3]))
+    return Answer(text, (), refused=True, closest=closest, why=why)

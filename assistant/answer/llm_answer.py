@@ -1,0 +1,238 @@
+"""Stage 5 with a language model: the model answers in its own words from passages [1]..[n], and
+every sentence is verified against the passages it cites before anyone sees it. The answer streams
+sentence by sentence while the model writes: each sentence is checked as soon as it is complete
+and shown at once if it holds, so the first one arrives after seconds, not after the whole answer.
+
+The extractive answerer runs first (milliseconds): its evidence gate decides refusals in every
+mode, and its answer is the fallback when the model refuses despite strong evidence or nothing
+it says survives verification. It also guards completeness: when the question asks for names,
+dates, places or numbers and the model's verified answer leaves out some that the evidence
+sentences hold ("Wer nahm teil?" answered with one of four names), those sentences are added
+verbatim as a quote, so a small model's short answer never hides the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
+
+from assistant.answer.citations import Numbering, cite
+from assistant.answer.extractive import ExtractiveAnswerer
+from assistant.answer.generation import GenerationError, Generator
+from assistant.answer.prompt import NO_ANSWER, build_messages, estimate_tokens
+from assistant.answer.streaming import SentenceSplitter, joined, replay
+from assistant.answer.units import Unit
+from assistant.answer.verify import (
+    FACT_WORD,
+    SentenceCheck,
+    Verification,
+    check_sentence,
+    facts,
+    prepare,
+    support_span,
+)
+from assistant.retrieve.question import Question, analyze_question
+from assistant.text.analyzer import analyze
+from assistant.types import Answer, Hit
+
+log = logging.getLogger(__name__)
+SUPPLEMENT = "Laut Quelle:"  # introduces evidence the model's answer left out, quoted verbatim
+FACT_KINDS = ("person", "date", "place", "price", "count", "list")
+_NAME_AFTER = re.compile(r"\s+(?:[A-ZÄÖÜ][\w.-]+\s+){0,2}[A-ZÄÖÜ][\w-]+")
+
+
+class LlmAnswerer:
+    """Generate with the configured backend, verify each sentence, fall back to extractive."""
+
+    def __init__(self, generator: Generator, fallback: ExtractiveAnswerer, max_tokens: int = 200,
+                 temperature: float = 0.1, budget_tokens: int = 250) -> None:
+        self.generator, self.fallback = generator, fallback
+        self.max_tokens, self.temperature, self.budget_tokens = max_tokens, temperature, budget_tokens
+
+    def answer(self, question: str, hits: Sequence[Hit], history: Sequence[dict] = ()) -> Answer:
+        """A verified answer in the model's words, the extractive answer, or a refusal: the
+        joined `stream`."""
+        return joined(self.stream(question, hits, history))
+
+    def stream(self, question: str, hits: Sequence[Hit],
+               history: Sequence[dict] = ()) -> Iterator[str | Answer]:
+        """Each verified sentence as soon as the model has written it (markers numbered as in the
+        final answer), then the Answer, whose text is exactly the pieces joined. Nothing is shown
+        before the first sentence is known not to be the model's refusal."""
+        extractive, ranked = self.fallback.decide(question, hits)
+        if extractive.refused:
+            yield from replay(extractive)  # the evidence gate is the same in every mode
+            return
+        numbers, texts = unit_context(ranked, hits, self.budget_tokens)
+        messages = build_messages(question, texts, history, self.budget_tokens, numbers=numbers)
+        shown, raw, report = CheckedSentences(hits, question), [], {}
+        size = {"prompt_tokens": sum(estimate_tokens(m["content"]) for m in messages)}
+        pieces = self.generator.stream(messages, self.max_tokens, self.temperature)
+        try:
+            for sentence in _sentences(pieces, raw):
+                refusal = NO_ANSWER.rstrip(".") in sentence
+                if refusal and not shown.pieces:
+                    break  # stop the model: its refusal is never shown as an answer
+                if (piece := shown.check(sentence, refusal)) is not None:
+                    yield piece
+        except GenerationError as e:  # the answer has begun: no HTTP error can be sent any more
+            log.warning("Das Sprachmodell brach ab: %s", e)
+            report["generation_error"] = str(e)
+        finally:
+            getattr(pieces, "close", lambda: None)()
+        said = "".join(raw).strip()
+        if not shown.pieces and (report or not said or NO_ANSWER.rstrip(".") in said):
+            why = "Das Sprachmodell brach ab." if report else \
+                "Das Sprachmodell lehnte ab, obwohl die Quellen passen."
+            yield from replay(_fallback(extractive, why, report | size))
+            return
+        report |= shown.report() | {"model_answer": said} | size
+        if not shown.pieces:
+            yield from replay(_fallback(extractive, "Keine Aussage des Sprachmodells war belegt.",
+                                        report))
+            return
+        added = self._omitted(question, extractive, " ".join(shown.kept), hits)
+        for n, quote in added:
+            yield shown.show(f"{SUPPLEMENT} „{quote}“ [{n}]")
+        spans = shown.quote_spans()  # every sentence the verifier relied on is in the quote
+        for n, quote in added:
+            if (i := hits[n - 1].chunk.text.find(quote)) >= 0:
+                a, b = spans.get(n, (i, i + len(quote)))
+                spans[n] = (min(a, i), max(b, i + len(quote)))
+        _, citations = cite(" ".join(shown.kept), hits, spans)
+        yield Answer("".join(shown.pieces), citations, refused=False, verification=report | {
+            "fallback": None, "supplemented": [quote for _, quote in added]})
+
+    def _omitted(self, question: str, extractive: Answer, text: str,
+                 hits: Sequence[Hit]) -> list[tuple[int, str]]:
+        """Extractive evidence (passage number, quote) with asked-for facts the model left out."""
+        q = analyze_question(question, self.fallback.stats)
+        if q.kind not in FACT_KINDS:
+            return []
+        said = set(analyze(question)) | set(analyze(text))
+        number = {h.chunk.id: n for n, h in enumerate(hits, 1)}
+        out = []
+        for c in extractive.citations:
+            left_out = [f for f, toks in asked_facts(q, c.quote) if not toks <= said]
+            if left_out and c.chunk_id in number:
+                out.append((number[c.chunk_id], c.quote))
+        return out
+
+
+def unit_context(ranked: Sequence[tuple[float, Unit]], hits: Sequence[Hit],
+                 budget_tokens: int) -> tuple[list[int], list[str]]:
+    """The model's sources: the best evidence units (as the extractive ranking scores them) that
+    fit `budget_tokens`, grouped by passage and in passage order, each passage under its own
+    number. A list item keeps the lead-in it brings, a row its header. Far fewer tokens than
+    whole passages (prompt reading is most of the llm mode's wait), and only text that answers.
+    """
+    spans: dict[int, set[tuple[int, int]]] = {}
+    leads: dict[int, str] = {}
+    left = budget_tokens
+    for _, u in ranked:
+        new = [sp for sp in u.spans() if sp not in spans.get(u.rank, set())]
+        if not new:
+            continue
+        text = hits[u.rank].chunk.text
+        cost = sum(estimate_tokens(text[a:b]) + 1 for a, b in new) + (
+            estimate_tokens(u.lead) if u.lead and u.rank not in leads else 0)
+        if cost > left and spans:
+            continue  # a smaller unit further down may still fit
+        spans.setdefault(u.rank, set()).update(new)
+        if u.lead:
+            leads.setdefault(u.rank, u.lead)
+        left -= cost
+        if left <= 0:
+            break
+    numbers, texts = [], []
+    for r in sorted(spans):
+        text, parts, end = hits[r].chunk.text, [], None
+        for a, b in sorted(spans[r]):
+            if end is not None:
+                gap = text[end:a]
+                parts.append(gap if a <= end or not gap.strip() else " … ")
+            parts.append(text[max(a, end or 0):b])
+            end = max(b, end or 0)
+        body = "".join(parts).strip()
+        numbers.append(r + 1)
+        texts.append(f"{leads[r]} … {body}" if r in leads else body)
+    return numbers, texts
+
+
+def asked_facts(q: Question, quote: str) -> list[tuple[str, set[str]]]:
+    """The facts of `quote` of the kind the question asks for: numbers and dates for "Wann",
+    "Wie viele", "Was kostet"; the names after a title ("Herr Kahlen") for "Wer"; the places of
+    "in/aus/nach X" for "Wo"; every name of an enumeration for "Welche"."""
+    found = facts(quote)
+    if q.kind in ("date", "count", "price"):
+        return [(f, t) for f, t in found if any(ch.isdigit() for ch in f)]
+    if q.kind == "list":
+        return found if quote.count(",") >= 2 else []
+    if q.looks_like is None:
+        return []
+    if q.kind == "person":  # a title announces the name: the capitalized words right after it
+        spans = [(m.end(), m.end() + len(n.group(0))) for m in q.looks_like.finditer(quote)
+                 if (n := _NAME_AFTER.match(quote, m.end()))]
+    else:
+        spans = [m.span() for m in q.looks_like.finditer(quote)]
+    inside = {w for a, b in spans for w in FACT_WORD.findall(quote[a:b])
+              if not (q.kind == "person" and q.looks_like.fullmatch(w))}
+    return [(f, t) for f, t in found if f in inside and not any(ch.isdigit() for ch in f)]
+
+
+def _fallback(extractive: Answer, why: str, report: dict | None = None) -> Answer:
+    return replace(extractive, verification=(report or {}) | {"fallback": why})
+
+
+class CheckedSentences:
+    """The sentences of one answer checked so far, and the pieces shown of them: renumbered by
+    one `Numbering` in order, so they read exactly as `cite` numbers the whole answer."""
+
+    def __init__(self, hits: Sequence[Hit], question: str = "") -> None:
+        self.hits, self.asked = hits, frozenset(analyze(question))
+        self.passages, self.numbering = prepare(hits), Numbering(len(hits))
+        self.checks: list[SentenceCheck] = []
+        self.kept: list[str] = []  # shown sentences with their passage numbers
+        self.pieces: list[str] = []  # the same, as shown: renumbered, space-separated
+
+    def check(self, raw: str, refusal: bool = False) -> str | None:
+        """Verify one sentence; the piece to show if it is supported, else None (reported)."""
+        c = check_sentence(raw, self.passages)
+        if c is None:
+            return None
+        if c.supported and set(analyze(c.sentence)) <= self.asked:
+            # "Wer nahm am 13. Juni 2016 teil? [1]" holds up, but says nothing the user did not
+            c = replace(c, supported=False, unsupported_facts=("wiederholt nur die Frage",))
+        self.checks.append(replace(c, supported=False) if refusal else c)
+        return self.show(c.shown) if self.checks[-1].supported else None
+
+    def show(self, sentence: str) -> str:
+        """`sentence` (with passage numbers) as the next piece of the answer."""
+        self.kept.append(sentence)
+        piece = self.numbering.apply(" " + sentence if self.pieces else sentence)
+        self.pieces.append(piece if len(self.pieces) else piece.lstrip())
+        return self.pieces[-1]
+
+    def quote_spans(self) -> dict[int, tuple[int, int]]:
+        """Per cited passage, the span that holds every shown sentence citing it."""
+        claims: dict[int, list[str]] = {}
+        for c in self.checks:
+            if c.supported:
+                for n in c.cited:
+                    claims.setdefault(n, []).append(c.sentence)
+        return {n: span for n, cs in claims.items()
+                if (span := support_span(cs, self.hits[n - 1].chunk.text)) is not None}
+
+    def report(self) -> dict:
+        return Verification(tuple(self.checks)).to_json()
+
+
+def _sentences(pieces: Iterable[str], raw: list[str]) -> Iterator[str]:
+    """The sentences of a token stream, each as soon as it is complete; tokens land in `raw`."""
+    splitter = SentenceSplitter()
+    for piece in pieces:
+        raw.append(piece)
+        yield from splitter.feed(piece)
+    yield from splitter.finish()

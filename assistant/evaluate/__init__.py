@@ -1,0 +1,1 @@
+"""Evaluation: question sets, metrics, runs and the evaluation page's jobs."""

@@ -1,0 +1,162 @@
+"""What a question asks for: its weighted terms (with compound heads) and its answer type.
+
+Shared by the answer stages: the extractive answerer scores sentences with it, and the
+refusal rules read it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from assistant.text.analyzer import analyze, stem
+from assistant.text.dates import find_dates
+
+_DATA = Path(__file__).resolve().parents[1] / "data" / "question.toml"
+
+
+def _words_pattern(key: str) -> re.Pattern:
+    """A pattern matching any of the words listed under `key` in the data file ('*' at either
+    end: any ending, any compound before it)."""
+    words = tomllib.loads(_DATA.read_text(encoding="utf-8"))[key]
+    alts = [(r"\w*" if w.startswith("*") else "") + re.escape(w.strip("*"))
+            + (r"\w*" if w.endswith("*") else "") for w in words]
+    return re.compile(r"(?<!\w)(" + "|".join(alts) + r")(?!\w)")
+
+_TYPES: list[tuple[str, re.Pattern, re.Pattern | None]] = [
+    ("person", re.compile(r"^\W*(?:\w+\s+)?(wer|wem|wen|wessen|who)\b", re.I),
+     _words_pattern("person_titles")),
+    ("date", re.compile(r"^\W*(wann|seit wann|bis wann|an welchem tag|in welchem jahr|"
+                        r"welches datum|when)\b", re.I),
+     re.compile(r"\b(1[89]|20)\d\d\b")),
+    ("place", re.compile(r"^\W*(wo|woher|wohin|an welchem ort|in welcher stadt|where)\b", re.I),
+     re.compile(r"\b(in|im|nach|aus)\s+(der\s+|dem\s+|des\s+|das\s+)?[A-ZÄÖÜ]\w+")),
+    ("price", re.compile(r"\b(was kostet|was kosten|wie ?viel kostet|wie ?viel kosten|preis\w*|"
+                         r"gebühr\w*|how much)\b", re.I),
+     re.compile(r"(€|\b(Euro|EUR|kostenlos|kostenfrei|Kosten|kostet|Preis\w*|Gebühr\w*)\b)")),
+    ("count", re.compile(r"\b(wie ?viele?|anzahl|how many)\b", re.I),
+     re.compile(r"\b(\d+|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf)\b", re.I)),
+    ("list", re.compile(r"^\W*(welche|nenne|liste|which)\b", re.I),
+     re.compile(r"(,[^,]+){2,}")),
+    # "Wie kann ich ...", "Was kann ich tun?", "Wo trage ich ... ein?": a task of the asker's.
+    # No answer pattern: the instruction is whatever follows the sentence naming the situation.
+    ("task", re.compile(r"^\W*(?:[^?]*?\.\s+)?(wie|was|wo|womit|mit welche\w*|über welche\w*)\b"
+                        r"[^?]*\b(ich|wir)\b", re.I), None),
+]
+_AUX_DATE = re.compile(r"m\d{6}|dm\d{4}")
+_WORD = re.compile(r"\w+")
+
+
+class TermStats(Protocol):
+    """Corpus statistics the answer stage needs (LexicalIndex provides them)."""
+
+    def idf(self, terms: Iterable[str]) -> dict[str, float]: ...
+
+    def heads(self, terms: Iterable[str]) -> dict[str, str]: ...
+
+    def is_variant_of_indexed(self, term: str) -> bool: ...
+
+    def inflections(self, term: str) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class AskedTerm:
+    """One term the question asks about: its weight, and the forms that satisfy it (with credit)."""
+
+    term: str
+    weight: float
+    forms: tuple[tuple[str, float], ...]
+    known: bool  # occurs somewhere in the corpus, or is a variant or compound of indexed words
+    noun: bool
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question analyzed against the corpus."""
+
+    text: str
+    needs: tuple[AskedTerm, ...]
+    kind: str  # person, date, place, price, count, list, task, or ""
+    looks_like: re.Pattern | None
+
+    @property
+    def total(self) -> float:
+        return sum(n.weight for n in self.needs) or 1.0
+
+    def coverage(self, terms: set[str] | frozenset[str]) -> float:
+        """Share of the question's weight that a set of analyzed terms satisfies (0..1).
+
+        A term counts fully, its compound head half, and so does a longer word it begins
+        ("zusammen" in "zusammengeschlossen": German separable verbs and compounds).
+        """
+        got = 0.0
+        for n in self.needs:
+            credit = max((c for f, c in n.forms if f in terms), default=0.0)
+            if credit < 0.5 and len(n.term) >= 6 and any(t.startswith(n.term) for t in terms):
+                credit = 0.5
+            got += n.weight * credit
+        return got / self.total
+
+    def unknown_share(self) -> float:
+        """Share of the question's weight carried by nouns the corpus never mentions."""
+        return sum(n.weight for n in self.needs if n.noun and not n.known) / self.total
+
+    def unknown_nouns(self) -> list[str]:
+        """Nouns of the question that the corpus never mentions, not even as a variant."""
+        return [n.term for n in self.needs if n.noun and not n.known]
+
+
+def analyze_question(text: str, stats: TermStats) -> Question:
+    """Weigh the question's terms: IDF, x2 for nouns (capitalized after the first word), x0.3 for
+    the auxiliary tokens of a date; compounds may be met by their head for half credit, and an
+    unindexed word by the indexed word it inflects for full credit."""
+    terms = list(dict.fromkeys(analyze(text)))
+    idf = stats.idf(terms)
+    heads = stats.heads(terms)
+    df_zero = _absent(terms, stats)
+    words = _WORD.findall(text)
+    nouns = {stem(w) for w in words[1:] if w[:1].isupper() and not w.isupper()}
+    nouns -= set(analyze(" ".join(w for w in words if w.lower() in _QUESTION_WORDS)))
+    needs = []
+    for t in terms:
+        w = idf.get(t, 0.0) * (0.3 if _AUX_DATE.fullmatch(t) else 1.0) * (2.0 if t in nouns else 1.0)
+        variants = stats.inflections(t) if t in df_zero else []  # "gateways" -> "gateway"
+        forms = ((t, 1.0),) + (((heads[t], 0.5),) if t in heads else ()) \
+            + tuple((v, 1.0) for v in variants)
+        known = t not in df_zero or bool(variants) or stats.is_variant_of_indexed(t)
+        needs.append(AskedTerm(t, w, forms, known, t in nouns))
+    kind, looks_like = "", None
+    for name, asks, pattern in _TYPES:
+        if asks.search(text):
+            kind, looks_like = name, pattern
+            break
+    return Question(text, tuple(needs), kind, looks_like)
+
+
+_QUESTION_WORDS = {"wer", "wann", "wo", "was", "wie", "welche", "welcher", "welches", "warum"}
+
+
+def _absent(terms: list[str], stats: TermStats) -> set[str]:
+    """Terms with the highest possible IDF, i.e. found in no chunk."""
+    if not terms:
+        return set()
+    idf = stats.idf(terms + ["\x00never"])
+    top = idf.pop("\x00never")
+    return {t for t, v in idf.items() if v >= top - 1e-9}
+
+
+def missing_dates(question: str, passages: list[str]) -> str:
+    """A date or year the question names that no candidate passage contains ('' if none)."""
+    have = set().union(*(analyze(p) for p in passages)) if passages else set()
+    for a, b, y, mo, d in find_dates(question):
+        key = f"d{y:04d}{mo:02d}{d:02d}" if y and d else (f"m{y:04d}{mo:02d}" if y else "")
+        if key and key not in have:
+            return question[a:b]
+    for year in re.findall(r"\b(?:19|20)\d\d\b", question):
+        if year not in have:
+            return year
+    return ""

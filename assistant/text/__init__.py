@@ -1,0 +1,1 @@
+"""German text: normalizing, sentences, dates, the BM25 analyzer, compounds."""

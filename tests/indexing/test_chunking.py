@@ -1,0 +1,82 @@
+"""Chunking: verbatim spans, whole sentences, sections, stable ids, pages from a real PDF."""
+
+from pathlib import Path
+
+from fpdf import FPDF
+
+from assistant.indexing.chunking import chunk
+from assistant.read.corpus import load_document
+from assistant.text.sentences import sentence_spans
+from tests.conftest import CORPUS
+
+SEED = CORPUS / "kooperation-der-erprobungsraeume.txt"
+
+
+def test_chunks_are_verbatim_spans_of_whole_sentences():
+    doc = load_document(SEED).doc
+    chunks = chunk(doc, max_chars=200)
+    assert len(chunks) > 5
+    for c in chunks:
+        assert doc.text[c.start:c.end] == c.text
+        # a chunk ends where a sentence of its paragraph ends, never inside one
+        block = next(b for b in doc.blocks if b.start <= c.end - 1 < b.start + len(b.text) + 1)
+        ends = {block.start + e for _, e in sentence_spans(block.text)}
+        assert c.end in ends
+    # "am 13. Juni 2016" never ends a chunk, and the meeting sentence stays whole
+    meeting = next(c for c in chunks if "Herr Kahlen" in c.text)
+    assert "Aus dem Rheinland nahm Herr Kahlen teil" in meeting.text
+    assert "Staatsrat Lühr dabei." in meeting.text
+
+
+def test_chunk_ids_are_stable_and_content_addressed():
+    doc = load_document(SEED).doc
+    a, b = chunk(doc), chunk(doc)
+    assert [c.id for c in a] == [c.id for c in b]
+    assert len({c.id for c in a}) == len(a)
+    assert all(c.id.startswith(doc.id + ":") for c in a)
+
+
+def test_list_stays_with_the_sentence_that_announces_it():
+    doc = load_document(SEED).doc
+    c = next(c for c in chunk(doc) if "folgenden Kommunen ausgewählt:" in c.text)
+    assert "Landkreise Cochem-Zell, Ortenaukreis und Heidekreis" in c.text
+
+
+def test_chunks_carry_their_section_heading():
+    doc = load_document(SEED).doc
+    c = next(c for c in chunk(doc) if "22. September 2016" in c.text)
+    assert c.section != ""
+    assert c.page is None  # a web page has no pages
+
+
+def _pdf(path: Path, pages: list[str]) -> Path:
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    for text in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 6, text)
+    pdf.output(str(path))
+    return path
+
+
+def test_pdf_chunks_know_their_pages(tmp_path: Path):
+    f = _pdf(tmp_path / "bericht.pdf", [
+        "Einleitung. Die Kommune Düren testete die E-Akte.",
+        "Auf Seite zwei steht: Gütersloh führte das Bürgerkonto ein.",
+        "Seite drei beschreibt Norderstedt und den Portalverbund.",
+    ])
+    doc = load_document(f).doc
+    chunks = chunk(doc, max_chars=80)
+    by_word = {w: next(c for c in chunks if w in c.text) for w in ("Düren", "Gütersloh", "Norderstedt")}
+    assert by_word["Düren"].page == 1
+    assert by_word["Gütersloh"].page == 2
+    assert by_word["Norderstedt"].page == 3
+    assert all(c.page is not None for c in chunks)
+
+
+def test_a_chunk_across_a_page_break_records_both_pages(tmp_path: Path):
+    f = _pdf(tmp_path / "kurz.pdf", ["Erster Satz auf Seite eins.", "Zweiter Satz auf Seite zwei."])
+    (c,) = chunk(load_document(f).doc, max_chars=600)
+    assert (c.page, c.page_end) == (1, 2)
+    assert c.page_at(c.text.index("Zweiter")) == 2
+    assert c.page_at(0) == 1

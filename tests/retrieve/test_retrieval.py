@@ -1,0 +1,51 @@
+"""Hybrid retrieval: fusion arithmetic, date notations, German word forms, both sides used."""
+
+import pytest
+
+from assistant.retrieve.retrieval import FusionParams, fuse
+from assistant.types import Chunk
+
+
+def _c(i: str) -> Chunk:
+    return Chunk(id=i, doc_id="d", title="T", source="s", text=i, start=0, end=1)
+
+
+def test_reciprocal_rank_fusion_rewards_agreement_and_respects_weights():
+    dense = [(_c("a"), 0.9), (_c("b"), 0.8), (_c("c"), 0.7)]
+    lexical = [("b", 5.0), ("c", 4.0), ("x", 3.0)]
+    fused = fuse(dense, lexical, FusionParams(rrf_k=60, dense_weight=1.0, lexical_weight=1.0))
+    assert [cid for cid, _ in fused] == ["b", "c", "a", "x"]  # agreement beats one first place
+    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
+    lexical_heavy = fuse(dense, lexical, FusionParams(rrf_k=60, dense_weight=0.2, lexical_weight=1.0))
+    assert [cid for cid, _ in lexical_heavy][:3] == ["b", "c", "x"]
+    only_dense = fuse(dense, lexical, FusionParams(rrf_k=60, dense_weight=1.0, lexical_weight=0.0))
+    assert [cid for cid, s in only_dense if s > 0] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("question", [
+    "Was war am 13.6.2016?", "Was war am 13.06.2016?", "Was war am 13. Juni 2016?",
+    "Was war am 2016-06-13?",
+])
+def test_date_variants_find_the_same_passage(fake_pipeline, question):
+    top = fake_pipeline.retrieve(question)[0]
+    assert "13. Juni 2016" in top.chunk.text
+    assert "bm25" in top.why
+
+
+def test_inflected_and_umlaut_free_forms_meet(fake_pipeline):
+    top = fake_pipeline.retrieve("Gesprache auf Fuhrungsebene")[0]
+    assert "Gespräch auf Führungsebene" in top.chunk.text
+
+
+def test_compound_head_reaches_the_simple_word(fake_pipeline):
+    ids = [h.chunk.id for h in fake_pipeline.retrieve("Welche Modellkommunen gibt es?")]
+    texts = [fake_pipeline.store.get([i])[i].text for i in ids]
+    assert any("folgenden Kommunen ausgewählt" in t for t in texts)
+
+
+def test_hits_carry_both_scores_and_pages_are_none_for_the_web_page(fake_pipeline):
+    hits = fake_pipeline.retrieve("Staatssekretär Klaus Vitt Einladung")
+    assert len(hits) == fake_pipeline.settings.top_k
+    assert hits[0].dense is not None and hits[0].lexical is not None
+    assert hits[0].chunk.page is None
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
