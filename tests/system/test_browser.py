@@ -16,18 +16,11 @@ import pypdfium2 as pdfium
 import pytest
 from fpdf import FPDF
 from PIL import Image
+from playwright.sync_api import Browser, Page, expect
 
 from tests.serve.test_api import NAMES, QUESTION, make_pdf, start_server
+from tests.system.browser import app_page, launched  # skips the module without chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("chromium fehlt (/usr/bin/chromium); installieren mit `apt-get install chromium`",
-                allow_module_level=True)
-
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run"]
 SCRIPT_DOC = ("Sicherheitshinweis der Gemeinde Beispielstadt\n\n"
               "Die Gemeinde Beispielstadt warnt im Bürgerportal vor dem Schadcode "
               "<script>alert('xss')</script> und vor Bildern wie ![x](http://example.invalid/x.png) "
@@ -47,27 +40,14 @@ def live(tmp_path_factory, real_pipeline):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield b
-        b.close()
+    yield from launched()
 
 
 @pytest.fixture
 def page(browser: Browser, live):
     """A fresh page on the app; after the test: no request left the server, no dialog opened."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="de-DE")
-    p = context.new_page()
-    outside, dialogs = [], []
-    p.on("request", lambda r: outside.append(r.url)
-         if not r.url.startswith((live.url, "data:", "blob:")) else None)
-    p.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    p.goto(live.url)
-    expect(p.locator("#frage textarea")).to_be_visible(timeout=30_000)
-    yield p
-    context.close()
-    assert outside == [], f"Anfragen nach außen: {outside}"
-    assert dialogs == [], f"Skript aus einem Dokument lief: {dialogs}"
+    with app_page(browser, live.url) as p:
+        yield p
 
 
 def char_centres(pdf: Path, page: int, words: str) -> list[tuple[float, float]]:

@@ -15,19 +15,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, expect
 
 from assistant.evaluate.question_sets import TEMPLATE
 from tests.serve.test_api import QUESTION, start_server
+from tests.system.browser import app_page, launched  # skips the module without chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("chromium fehlt (/usr/bin/chromium); installieren mit `apt-get install chromium`",
-                allow_module_level=True)
-
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run"]
 # As German Excel saves „CSV (Trennzeichen-getrennt)“: semicolons, Windows-1252. Row 6 asks for
 # a place the seed page never names, so it must fail.
 FIVE_ROWS = """Frage;Erwartete Begriffe;Dokument;Seite;Ablehnen
@@ -48,31 +41,17 @@ def live(tmp_path_factory, real_pipeline):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield b
-        b.close()
+    yield from launched()
 
 
 @pytest.fixture
 def page(browser: Browser, live):
     """A fresh page on the app's tab „Auswertung“; after the test: no request left the server,
     no script from an upload ran."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="de-DE",
-                                  accept_downloads=True)
-    p = context.new_page()
-    outside, dialogs = [], []
-    p.on("request", lambda r: outside.append(r.url)
-         if not r.url.startswith((live.url, "data:", "blob:")) else None)
-    p.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    p.goto(live.url)
-    expect(p.locator("#frage textarea")).to_be_visible(timeout=30_000)
-    p.get_by_role("tab", name="Auswertung").click()
-    expect(p.locator("#auswertung-starten")).to_be_visible()
-    yield p
-    context.close()
-    assert outside == [], f"Anfragen nach außen: {outside}"
-    assert dialogs == [], f"Skript aus einer hochgeladenen Datei lief: {dialogs}"
+    with app_page(browser, live.url, accept_downloads=True) as p:
+        p.get_by_role("tab", name="Auswertung").click()
+        expect(p.locator("#auswertung-starten")).to_be_visible()
+        yield p
 
 
 def upload(page: Page, path: Path) -> None:
