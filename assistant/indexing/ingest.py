@@ -31,7 +31,7 @@ from assistant.read.corpus import DocumentError, ManifestEntry, find_files, load
 from assistant.read.ocr import available as ocr_available
 from assistant.types import Chunk, IngestReport, SourceDoc
 
-READER_VERSION = "r2"  # bump when reading or cleaning changes (read/): r2 = slide titles once
+READER_VERSION = "r3"  # bump when reading or cleaning changes (read/): r3 = a value repeated in its row
 
 
 def ingest(paths: Iterable[Path], manifest: dict[str, ManifestEntry], embedder: Embedder,

@@ -211,9 +211,7 @@ def page_layouts(page, number: int, label: str | None = None) -> list[PageLayout
     mid = width / 2
     lines = [_line(r, int(spread and (r[0].x0 + r[-1].x1) / 2 > mid)) for r in runs]
     lines = _merge_same_line([ln for ln in lines if ln.text.strip()])
-    seen: set[tuple[str, int]] = set()  # the same text drawn twice on one spot (overprint)
-    lines = [ln for ln in lines if not ((ln.text, round(ln.y)) in seen
-                                        or seen.add((ln.text, round(ln.y))))]
+    lines = _without_overprint(lines)
     if not spread:
         return [PageLayout(number, lines, width, height, label)]
     halves = []
@@ -221,6 +219,19 @@ def page_layouts(page, number: int, label: str | None = None) -> list[PageLayout
         mine = [ln for ln in lines if ln.half == h]
         halves.append(PageLayout(number, mine, mid, height, _printed_number(mine, height)))
     return halves
+
+
+def _without_overprint(lines: list[Line]) -> list[Line]:
+    """Without the same text drawn twice on one spot (fake bold, overprint): same text, same
+    line, starting within 2 pt. The same value in two cells of a row ("34 | 34") stays."""
+    kept: list[Line] = []
+    starts: dict[tuple[str, int], list[float]] = {}  # (text, line) -> where it was drawn
+    for ln in lines:
+        xs = starts.setdefault((ln.text, round(ln.y)), [])
+        if not any(abs(x - ln.x0) < 2 for x in xs):
+            xs.append(ln.x0)
+            kept.append(ln)
+    return kept
 
 
 def _is_spread(runs: list[list[_Char]], width: float) -> bool:

@@ -74,6 +74,24 @@ def test_a_table_names_its_title_and_header_in_every_row(tmp_path: Path):
     assert "Bremen – Punkte 2025: 15, Veränderung: +6." in lines
 
 
+def test_a_value_repeated_in_its_row_is_kept_and_overprint_is_dropped(tmp_path: Path):
+    """Two cells with the same text on one line are two values (2025 = 2024); the same text drawn
+    twice on the same spot (fake bold, overprint) is one."""
+    pdf = _pdf()
+    _prose(pdf, 60, 70, ["Die Länder im Vergleich"], size=14)
+    rows = [("Land", "Punkte 2025", "Punkte 2024", "Veränderung"), ("Berlin", "49", "45", "+4"),
+            ("Hamburg", "34", "34", "="), ("Bremen", "15", "9", "+6")]
+    for i, row in enumerate(rows):
+        for x, cell in zip((60, 190, 320, 450), row, strict=True):
+            _text(pdf, x, 110 + 16 * i, cell, style="B" if i == 0 else "")
+    _text(pdf, 60, 200, "Stand: Juni 2025")
+    _text(pdf, 60.2, 200, "Stand: Juni 2025")  # overprinted
+    blocks = _read(pdf, tmp_path / "gleich.pdf").blocks
+    (table,) = [b for b in blocks if b.role == "table"]
+    assert "Hamburg – Punkte 2025: 34, Punkte 2024: 34, Veränderung: =." in table.text.splitlines()
+    assert sum(b.text.count("Stand: Juni 2025") for b in blocks) == 1
+
+
 def test_a_footnote_is_its_own_block(tmp_path: Path):
     pdf = _pdf()
     _prose(pdf, 60, 80, ["Die Schwellenwerte werden regelmäßig angepasst.1 Für Aufträge",
