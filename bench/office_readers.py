@@ -46,7 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.text.MISSING import normalize  # noqa: E402
+from assistant.text.normalize import normalize  # noqa: E402
 
 from assistant.read.corpus import _assemble, load_document  # noqa: E402
 from assistant.read.markup import markdown_blocks  # noqa: E402
