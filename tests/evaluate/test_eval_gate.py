@@ -5,8 +5,9 @@ import random
 import tomllib
 from pathlib import Path
 
+from assistant.evaluate.question_sets import load_items
 from assistant.evaluate.runner import gate
-from assistant.evaluate.scoring import evaluate, load_items, metrics
+from assistant.evaluate.scoring import evaluate, metrics
 from tests.conftest import ROOT
 
 THRESHOLDS = tomllib.loads((ROOT / "evals" / "gate.toml").read_text(encoding="utf-8"))

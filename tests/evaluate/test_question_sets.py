@@ -14,12 +14,13 @@ from assistant.evaluate.question_sets import (
     feedback_set,
     items_to_csv,
     items_to_jsonl,
+    load_items,
     parse_csv,
     parse_jsonl,
     read_question_set,
 )
 from assistant.evaluate.runner import shipped_sets
-from assistant.evaluate.scoring import Item, load_items
+from assistant.evaluate.scoring import Item
 from assistant.serve.service import feedback_item
 
 HEADER = "Frage;Erwartete Begriffe;Dokument;Seite;Ablehnen"
@@ -160,11 +161,15 @@ def test_a_comma_separated_file_is_sniffed_from_its_header():
     assert parsed.summary() == "2 Fragen gelesen (CSV, UTF-8, Trennzeichen „,“)."
 
 
-def test_the_shipped_jsonl_sets_read_as_the_loader_reads_them():
+def test_the_shipped_sets_have_no_bad_line_and_a_bad_line_on_disk_is_named(tmp_path):
     for qs in shipped_sets():
         parsed = read_question_set(qs.questions.name, qs.questions.read_bytes())
-        assert parsed.problems == [], qs.name
-        assert parsed.items == load_items(qs.questions), qs.name
+        assert parsed.problems == [] and len(parsed.items) >= 36, qs.name
+    broken = tmp_path / "kaputt.jsonl"
+    broken.write_text('{"id": "a", "question": "Wer nahm teil?"}\n{"id": "b", "question": 3}\n',
+                      encoding="utf-8")
+    with pytest.raises(ValueError, match="Zeile 2: „question“ fehlt oder ist leer"):
+        load_items(broken)
 
 
 def test_each_bad_jsonl_line_is_named_and_the_good_ones_kept():

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from assistant.evaluate.scoring import check, load_items
+from assistant.evaluate.question_sets import load_items
+from assistant.evaluate.scoring import check
 from tests.conftest import ROOT
 
 ITEMS = load_items(ROOT / "evals" / "seed.jsonl")

@@ -18,7 +18,8 @@ from fastapi.testclient import TestClient
 from fpdf import FPDF
 
 from assistant.answer.streaming import tokens
-from assistant.evaluate.scoring import check, load_items
+from assistant.evaluate.question_sets import load_items
+from assistant.evaluate.scoring import check
 from assistant.pipeline import build_pipeline
 from assistant.serve import highlight
 from assistant.serve.api import create_app
