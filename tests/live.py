@@ -7,6 +7,7 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 from fpdf import FPDF
 
 from assistant.pipeline import Pipeline, build_pipeline
+from assistant.serve.api import create_app
 from tests.conftest import CORPUS, make_settings
 
 QUESTION = "Wer nahm am 13. Juni 2016 teil?"
@@ -69,6 +71,14 @@ def seeded_pipeline(tmp: Path, embedder, extra: dict[str, str | bytes] | None = 
     p = build_pipeline(make_settings(tmp, corpus, **settings), embedder=embedder, generator=generator)
     p.ingest(progress=False)
     return p
+
+
+def live_server(tmp: Path, embedder, extra: dict[str, str] | None = None) -> Iterator[Served]:
+    """The seed corpus (plus `extra` files) ingested and served on a free loopback port, until
+    the module is done (the body of a module-scoped fixture)."""
+    server = serve_app(create_app(seeded_pipeline(tmp, embedder, extra)))
+    yield server
+    server.stop()
 
 
 class SlowGenerator:

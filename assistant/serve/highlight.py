@@ -25,6 +25,7 @@ import threading
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -424,17 +425,16 @@ def _device(page, start: tuple[int, int], size: tuple[int, int], x: float, y: fl
     return dx.value, dy.value
 
 
-class _open:  # noqa: N801 - a context manager around pdfium's document
-    def __init__(self, path: str) -> None:
-        import pypdfium2 as pdfium
+@contextmanager
+def _open(path: str):
+    """pdfium's document, closed afterwards; a file pdfium cannot open is a PageError."""
+    import pypdfium2 as pdfium
 
-        try:
-            self.pdf = pdfium.PdfDocument(path)
-        except pdfium.PdfiumError as e:
-            raise PageError(f"„{Path(path).name}“ lässt sich nicht als PDF öffnen ({e}).") from e
-
-    def __enter__(self):
-        return self.pdf
-
-    def __exit__(self, *exc) -> None:
-        self.pdf.close()
+    try:
+        pdf = pdfium.PdfDocument(path)
+    except pdfium.PdfiumError as e:
+        raise PageError(f"„{Path(path).name}“ lässt sich nicht als PDF öffnen ({e}).") from e
+    try:
+        yield pdf
+    finally:
+        pdf.close()

@@ -26,7 +26,7 @@ from assistant.serve.api import create_app
 from assistant.serve.present import source_list, without_sources
 from assistant.serve.service import EMPTY_INDEX, RequestError, safe_filename
 from tests.conftest import FakeEmbedder, make_settings
-from tests.live import Served, pdf_bytes, seeded_pipeline, serve_app
+from tests.live import live_server, pdf_bytes, seeded_pipeline
 
 QUESTION = "Wer nahm am 13. Juni 2016 teil?"
 NAMES = ("Kahlen", "Schlusche", "Brockmann", "Lühr")
@@ -42,11 +42,6 @@ def _audit(event: str, args: tuple) -> None:
 
 
 sys.addaudithook(_audit)
-
-
-def start_server(tmp: Path, embedder, extra: dict[str, str] | None = None) -> Served:
-    """Copy the corpus (plus `extra` files), ingest it, serve the app on a free loopback port."""
-    return serve_app(create_app(seeded_pipeline(tmp, embedder, extra)))
 
 
 def make_pdf(path: Path, pages: list[str]) -> Path:
@@ -71,9 +66,7 @@ def sse_events(body: str) -> list[tuple[str, dict]]:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, real_pipeline):
-    server = start_server(tmp_path_factory.mktemp("api"), real_pipeline.embedder)
-    yield server
-    server.stop()
+    yield from live_server(tmp_path_factory.mktemp("api"), real_pipeline.embedder)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ from fpdf import FPDF
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from tests.serve.test_api import NAMES, QUESTION, make_pdf, start_server
+from tests.live import live_server
+from tests.serve.test_api import NAMES, QUESTION, make_pdf
 from tests.system.browser import app_page, launched  # skips the module without chromium
 
 SCRIPT_DOC = ("Sicherheitshinweis der Gemeinde Beispielstadt\n\n"
@@ -32,10 +33,8 @@ SEED_URL = "https://www.vir-nordwest.de/projekte/erprobungsraum/erprobungsraeume
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, real_pipeline):
-    server = start_server(tmp_path_factory.mktemp("browser"), real_pipeline.embedder,
-                          {"sicherheitshinweis.txt": SCRIPT_DOC})
-    yield server
-    server.stop()
+    yield from live_server(tmp_path_factory.mktemp("browser"), real_pipeline.embedder,
+                           {"sicherheitshinweis.txt": SCRIPT_DOC})
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from assistant.evaluate.question_sets import TEMPLATE
-from tests.serve.test_api import QUESTION, start_server
+from tests.live import live_server
+from tests.serve.test_api import QUESTION
 from tests.system.browser import app_page, launched  # skips the module without chromium
 
 # As German Excel saves „CSV (Trennzeichen-getrennt)“: semicolons, Windows-1252. Row 6 asks for
@@ -34,9 +35,7 @@ Welche Kommunen wurden als Modellkommunen ausgewählt?;Hamburg-Altona;;;
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, real_pipeline):
-    server = start_server(tmp_path_factory.mktemp("browser-auswertung"), real_pipeline.embedder)
-    yield server
-    server.stop()
+    yield from live_server(tmp_path_factory.mktemp("browser-auswertung"), real_pipeline.embedder)
 
 
 @pytest.fixture(scope="module")

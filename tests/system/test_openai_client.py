@@ -9,16 +9,15 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.serve.test_api import NAMES, QUESTION, start_server
+from tests.live import live_server
+from tests.serve.test_api import NAMES, QUESTION
 
 MODEL = "assistant-extractive"
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, real_pipeline):
-    server = start_server(tmp_path_factory.mktemp("openai"), real_pipeline.embedder)
-    yield server
-    server.stop()
+    yield from live_server(tmp_path_factory.mktemp("openai"), real_pipeline.embedder)
 
 
 @pytest.fixture(scope="module")
