@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.answer.citations import MARKER
-from assistant.text.analyzer import analyze
+from assistant.text.analyzer import PARAGRAPH, analyze
 from assistant.text.dates import find_dates
 from assistant.text.sentences import sentence_spans
 from assistant.types import Hit
@@ -74,10 +74,13 @@ def claim_of(sentence: str) -> str:
 def facts(sentence: str) -> list[tuple[str, set[str]]]:
     """The checkable facts of a sentence, each with the analyzed tokens that prove it."""
     out = []
-    for a, b, *_ in find_dates(sentence):
+    # a date and a paragraph reference ("§ 12a") are one fact each, read as the passage reads them
+    whole = sorted([(a, b) for a, b, *_ in find_dates(sentence)]
+                   + [m.span() for m in PARAGRAPH.finditer(sentence)])
+    for a, b in whole:
         out.append((sentence[a:b], set(analyze(sentence[a:b]))))
     bare = sentence
-    for a, b, *_ in reversed(find_dates(sentence)):
+    for a, b in reversed(whole):
         bare = bare[:a] + " " + bare[b:]
     words = FACT_WORD.findall(bare)
     for i, w in enumerate(words):

@@ -77,7 +77,8 @@ def analyze(text: str, keep_stopwords: bool = False) -> list[str]:
 # "§ 13a", "Paragraph 13" name a paragraph.
 _IDENTIFIER = re.compile(r"(?<![\w/.-])[^\W_]+(?:[-/.][^\W_]+)+(?![\w/-]|\.\w)|\b(?=[^\W\d_]*\d)"
                          r"(?=\d*[^\W\d_])[^\W_]+\b")
-_PARAGRAPH = re.compile(r"(?:§+|\bparagra(?:ph|f)(?:en)?)\s*(\d+[a-z]?)\b", re.IGNORECASE)
+# "§ 13", "§§ 12a", "Paragraph 5": one token "par13" beside the number (verify.facts reads it too)
+PARAGRAPH = re.compile(r"(?:§+|\bparagra(?:ph|f)(?:en)?)\s*(\d+[a-z]?)\b", re.IGNORECASE)
 _PARTS = re.compile(r"[^\W_]+")
 _DIGIT_GROUPS = re.compile(r"\d[-/]\d")
 
@@ -105,7 +106,7 @@ def _marks(text: str) -> list[tuple[int, int, str, tuple[int | None, int, int | 
     dates = find_dates(text)
     whole = {(a, b) for a, b, *_ in dates}
     marks: list[tuple[int, int, str, tuple[int | None, int, int | None] | None]] = [
-        (m.start(), m.end(), "par" + m.group(1).lower(), None) for m in _PARAGRAPH.finditer(text)]
+        (m.start(), m.end(), "par" + m.group(1).lower(), None) for m in PARAGRAPH.finditer(text)]
     for m in _IDENTIFIER.finditer(text):
         token = identifier(m.group())
         if token and m.span() not in whole and _free(m.start(), m.end(), marks):

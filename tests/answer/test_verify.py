@@ -67,6 +67,15 @@ def test_facts_are_dates_numbers_and_capitalized_words_after_the_first():
     assert found == ["13. Juni 2016", "4", "Gäste", "Berlin", "Herr", "Lühr"]
 
 
+def test_a_paragraph_reference_is_one_fact_read_as_the_passage_reads_it():
+    law = "Nach § 12a EGovG muss die Bundesregierung alle zwei Jahre berichten."
+    assert [f for f, _ in facts(law)][:2] == ["§ 12a", "EGovG"]
+    text, v = verify("Nach § 12a EGovG muss die Bundesregierung berichten [1].", _hits(law))
+    assert v.removed == 0 and "§ 12a" in text
+    _, v = verify("Nach § 13 EGovG muss die Bundesregierung berichten [1].", _hits(law))
+    assert v.removed == 1  # another paragraph is not supported by § 12a
+
+
 def test_a_claim_joining_two_passages_cites_both():
     heading = "Abschlussveranstaltung des BMI-Projektes Modellkommunen"
     text, v = verify("Die Abschlussveranstaltung des BMI-Projektes fand am 22. September 2016 statt [1].",
