@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.answer.citations import MARKER
-from assistant.text.analyzer import PARAGRAPH, analyze
-from assistant.text.dates import find_dates
+from assistant.text.analyzer import analyze, marks
 from assistant.text.sentences import sentence_spans
 from assistant.types import Hit
 
@@ -72,13 +71,22 @@ def claim_of(sentence: str) -> str:
 
 
 def facts(sentence: str) -> list[tuple[str, set[str]]]:
-    """The checkable facts of a sentence, each with the analyzed tokens that prove it."""
+    """The checkable facts of a sentence, each with the analyzed tokens that prove it: the tokens
+    of the fact that the sentence as a whole also yields, since a passage is analyzed whole (in
+    "if=debian -edu-amd64" the identifier is "amd64", not the "edu-amd64" the word alone gives).
+    """
     out = []
-    # a date and a paragraph reference ("§ 12a") are one fact each, read as the passage reads them
-    whole = sorted([(a, b) for a, b, *_ in find_dates(sentence)]
-                   + [m.span() for m in PARAGRAPH.finditer(sentence)])
-    for a, b in whole:
-        out.append((sentence[a:b], set(analyze(sentence[a:b]))))
+    in_context = set(analyze(sentence))
+
+    def tokens(piece: str, token: str = "") -> set[str]:
+        alone = set(analyze(piece))
+        return (alone & in_context) or ({token} if token else alone)
+    # a date, a paragraph reference ("§ 12a") and an identifier ("BAU-DA-2/2024") are one fact
+    # each, found as the analyzer finds them (a date inside an identifier is none)
+    found = marks(sentence)
+    whole = [(a, b) for a, b, *_ in found]
+    for a, b, token, _ in found:  # the mark's own token where the piece alone reads otherwise
+        out.append((sentence[a:b], tokens(sentence[a:b], token)))
     bare = sentence
     for a, b in reversed(whole):
         bare = bare[:a] + " " + bare[b:]
@@ -88,7 +96,7 @@ def facts(sentence: str) -> list[tuple[str, set[str]]]:
         is_name = (i > 0 and w[:1].isupper() and not w.isupper() and len(w) > 2
                    and not _COMMON_NOUN.search(w))
         if (is_number or is_name or (w.isupper() and len(w) > 1)) and analyze(w):
-            out.append((w, set(analyze(w))))
+            out.append((w, tokens(w)))
     return out
 
 

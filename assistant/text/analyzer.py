@@ -62,7 +62,7 @@ def analyze(text: str, keep_stopwords: bool = False) -> list[str]:
     text = unicodedata.normalize("NFKC", text)
     tokens: list[str] = []
     last = 0
-    for a, b, token, date in _marks(text):
+    for a, b, token, date in marks(text):
         tokens += _words(text[last:a], keep_stopwords)
         if date:
             tokens += date_tokens(*date)
@@ -77,8 +77,8 @@ def analyze(text: str, keep_stopwords: bool = False) -> list[str]:
 # "§ 13a", "Paragraph 13" name a paragraph.
 _IDENTIFIER = re.compile(r"(?<![\w/.-])[^\W_]+(?:[-/.][^\W_]+)+(?![\w/-]|\.\w)|\b(?=[^\W\d_]*\d)"
                          r"(?=\d*[^\W\d_])[^\W_]+\b")
-# "§ 13", "§§ 12a", "Paragraph 5": one token "par13" beside the number (verify.facts reads it too)
-PARAGRAPH = re.compile(r"(?:§+|\bparagra(?:ph|f)(?:en)?)\s*(\d+[a-z]?)\b", re.IGNORECASE)
+# "§ 13", "§§ 12a", "Paragraph 5": one token "par13" beside the number
+_PARAGRAPH = re.compile(r"(?:§+|\bparagra(?:ph|f)(?:en)?)\s*(\d+[a-z]?)\b", re.IGNORECASE)
 _PARTS = re.compile(r"[^\W_]+")
 _DIGIT_GROUPS = re.compile(r"\d[-/]\d")
 
@@ -99,20 +99,20 @@ def identifier(s: str) -> str | None:
     return "id" + out
 
 
-def _marks(text: str) -> list[tuple[int, int, str, tuple[int | None, int, int | None] | None]]:
+def marks(text: str) -> list[tuple[int, int, str, tuple[int | None, int, int | None] | None]]:
     """Paragraphs, identifiers and dates in `text`, in order and apart, as (start, end, token,
     date): a date inside an identifier ("2/2024" in "BAU-DA-2/2024") is no date; an identifier
     that is all date ("13.6.2016") is one."""
     dates = find_dates(text)
     whole = {(a, b) for a, b, *_ in dates}
-    marks: list[tuple[int, int, str, tuple[int | None, int, int | None] | None]] = [
-        (m.start(), m.end(), "par" + m.group(1).lower(), None) for m in PARAGRAPH.finditer(text)]
+    found: list[tuple[int, int, str, tuple[int | None, int, int | None] | None]] = [
+        (m.start(), m.end(), "par" + m.group(1).lower(), None) for m in _PARAGRAPH.finditer(text)]
     for m in _IDENTIFIER.finditer(text):
         token = identifier(m.group())
-        if token and m.span() not in whole and _free(m.start(), m.end(), marks):
-            marks.append((m.start(), m.end(), token, None))
-    marks += [(a, b, "", (y, mo, d)) for a, b, y, mo, d in dates if _free(a, b, marks)]
-    return sorted(marks)
+        if token and m.span() not in whole and _free(m.start(), m.end(), found):
+            found.append((m.start(), m.end(), token, None))
+    found += [(a, b, "", (y, mo, d)) for a, b, y, mo, d in dates if _free(a, b, found)]
+    return sorted(found)
 
 
 def _free(a: int, b: int, marks: list[tuple]) -> bool:

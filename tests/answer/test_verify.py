@@ -76,6 +76,17 @@ def test_a_paragraph_reference_is_one_fact_read_as_the_passage_reads_it():
     assert v.removed == 1  # another paragraph is not supported by § 12a
 
 
+def test_a_fact_is_read_as_its_sentence_reads_it():
+    # a path cut by a bad reading: in context the identifier is "amd64", alone "edu-amd64"
+    command = "Dazu dient der Befehl: sudo dd if=debian -edu-amd64 -XXX.iso of=/dev/sdX bs=1M"
+    text, v = verify(f"{command} [1]", _hits(command))
+    assert v.removed == 0 and "edu-amd64" in text
+    rule = "Die Prüfliste steht in der Dienstanweisung BAU-DA-2/2024."
+    assert ("BAU-DA-2/2024", {"idbauda2x2024", "bau", "2", "2024"}) in facts(rule)
+    _, v = verify("Die Prüfliste steht in der Dienstanweisung BAU-DA-3/2024 [1].", _hits(rule))
+    assert v.removed == 1  # a neighbouring file number is no support
+
+
 def test_a_claim_joining_two_passages_cites_both():
     heading = "Abschlussveranstaltung des BMI-Projektes Modellkommunen"
     text, v = verify("Die Abschlussveranstaltung des BMI-Projektes fand am 22. September 2016 statt [1].",

@@ -47,7 +47,7 @@ def test_the_exact_identifier_ranks_above_its_look_alike(lex, question, right, w
 def test_without_the_identifier_token_the_look_alikes_win(monkeypatch):
     """The premise of the test above: their loose parts favour the wrong passage."""
     monkeypatch.setattr(assistant.text.analyzer, "identifier", lambda s: None)
-    monkeypatch.setattr(assistant.text.analyzer, "PARAGRAPH", assistant.text.analyzer.re.compile(r"(?!)(x)"))
+    monkeypatch.setattr(assistant.text.analyzer, "_PARAGRAPH", assistant.text.analyzer.re.compile(r"(?!)(x)"))
     plain = LexicalIndex(None)
     for key, text in PASSAGES.items():
         plain.replace_doc(key, key, "", key, [(key, text)], [], 1)
