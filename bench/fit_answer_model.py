@@ -13,7 +13,7 @@ Training data (the tuning parts only; items marked held_out are never read for f
 Each source weighs the same in both fits. The unit ranker is a listwise softmax over the units
 of one question; P(answerable) a logistic regression over the evidence features; the threshold
 maximizes the share of right decisions (answer when answerable, refuse when not) on the
-training data. ReleasingStream out: the odd-numbered XQuAD articles and the held_out items of our sets
+training data. Held out: the odd-numbered XQuAD articles and the held_out items of our sets
 (judge those with `python -m assistant eval`). Prints tables, saves fit.json and fit.png;
 --write stores the weights in assistant/data/answer_model.toml.
 """
@@ -254,8 +254,8 @@ def judge(examples: list[Example], model: AnswerModel) -> dict[str, dict]:
 
 def write_model(model: AnswerModel, path: Path, figures: dict) -> None:
     lines = ["# Fitted by bench/fit_answer_model.py; do not edit by hand (rerun it with --write).",
-             f"# ReleasingStream-out figures when written: {json.dumps(figures, ensure_ascii=False)}",
-             f"threshold = {model.threshold}", f"extra_ratio = {model.extra_ratio}",
+             f"# Held-out figures when written: {json.dumps(figures, ensure_ascii=False)}",
+             f"threshold = {model.threshold}",
              f'embedder = "{model.embedder}"', f"dense_mean = {model.dense_mean}", "", "[unit]"]
     lines += [f"{k} = {w:.4f}" for k, w in zip(FEATURES, model.unit_weights, strict=True)]
     lines += ["", "[evidence]", f"bias = {model.evidence_bias:.4f}"]

@@ -54,7 +54,6 @@ class AnswerModel:
     evidence_weights: tuple[float, ...]
     evidence_bias: float
     threshold: float  # refuse when P(answerable) is below it
-    extra_ratio: float = 0.8  # a further unit joins when its softmax share is >= ratio x best's
     embedder: str = ""  # the embedder whose cosine similarities the evidence model was fitted on
     dense_mean: float = 0.0  # their mean in the training data: used for any other embedder
     neutral_dense: bool = False  # set by for_embedder for another embedder
@@ -65,7 +64,7 @@ class AnswerModel:
         unit, ev = d["unit"], d["evidence"]
         return cls(tuple(float(unit[k]) for k in FEATURES),
                    tuple(float(ev.get(k, 0.0)) for k in EVIDENCE),
-                   float(ev["bias"]), float(d["threshold"]), float(d.get("extra_ratio", 0.8)),
+                   float(ev["bias"]), float(d["threshold"]),
                    d.get("embedder", ""), float(d.get("dense_mean", 0.0)))
 
     def for_embedder(self, name: str) -> AnswerModel:

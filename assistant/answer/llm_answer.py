@@ -61,7 +61,7 @@ class LlmAnswerer:
         """Each verified sentence as soon as the model has written it (markers numbered as in the
         final answer), then the Answer, whose text is exactly the pieces joined. Nothing is shown
         before the first sentence is known not to be the model's refusal."""
-        extractive, ranked = self.fallback.decide(question, hits)
+        extractive, ranked = self.fallback.decide(question, hits, history)
         if extractive.refused:
             yield from replay(extractive)  # the evidence gate is the same in every mode
             return

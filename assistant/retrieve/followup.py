@@ -274,6 +274,23 @@ def referent(question: str, answer: str, previous: str) -> tuple[list[str], bool
     return (items[index:index + 1], True) if 0 <= index < len(items) else ([], False)
 
 
+def with_context(question: str, context: str) -> str:
+    """A follow-up question resolved by what it refers to: "Welcher davon ...? (Welche ...?)"."""
+    return f"{question} ({context})"
+
+
+def asked_part(resolved: str, history: Sequence[dict]) -> str:
+    """The user's own words of a question `with_context` resolved (the whole question if it was
+    not resolved): what an answer must add to, as against what locates it."""
+    previous, answer = _last_turn(history)
+    if previous and resolved.endswith(")") and " (" in resolved:
+        cut = resolved.rindex(" (")
+        context = resolved[cut + 2:-1]
+        if context == previous or context in answer:
+            return resolved[:cut]
+    return resolved
+
+
 def rewrite(question: str, history: Sequence[dict]) -> Followup:
     """The question for the answerer and the query for retrieval. A question that stands alone
     is both. An ordinal is read with the item it picks; any other follow-up with the last user
@@ -285,9 +302,9 @@ def rewrite(question: str, history: Sequence[dict]) -> Followup:
         return Followup(question, question)
     items, picked = referent(question, answer, previous)
     if picked:
-        resolved = f"{question} ({items[0]})"
+        resolved = with_context(question, items[0])
         return Followup(resolved, f"{resolved} {previous}")
-    resolved = f"{question} ({previous})"
+    resolved = with_context(question, previous)
     if items:
         # A choice among the items: retrieval looks for them all, the answerer does not, or the
         # sentence listing them all would outscore the one that says which (see the tests).

@@ -153,6 +153,22 @@ def test_a_checklist_question_is_not_the_answer():
     assert "drei bis neun Personen" in a.text and "voraussichtliche" not in a.text
 
 
+def test_a_two_part_question_is_answered_by_a_unit_for_each_part():
+    # "Wer ist zuständig ... und bis wann ...?": two documents hold one part each
+    office = "Für die Erstattung von Fahrtkosten im Ehrenamt ist das Hauptamt (Amt 10) zuständig."
+    deadline = ("Der Antrag auf Erstattung der Fahrtkosten ist innerhalb von drei Monaten nach "
+                "der Fahrt einzureichen.")
+    unrelated = "Das Bürgeramt ist montags bis freitags von 8 bis 12 Uhr geöffnet."
+    stats = _stats({"z1": office, "k1": deadline, "b1": unrelated})
+    hits = [_hit("z1", office, 3, 0.88), _hit("k1", deadline, 1, 0.87), _hit("b1", unrelated, 9, 0.84)]
+    a = ExtractiveAnswerer(stats).answer(
+        "Welches Amt ist für die Fahrtkosten im Ehrenamt zuständig, und innerhalb welcher Frist "
+        "reiche ich den Antrag ein?", hits)
+    assert "Hauptamt (Amt 10)" in a.text and "drei Monaten" in a.text
+    assert sorted(c.page for c in a.citations) == [1, 3]  # each part cited from its passage
+    assert "Bürgeramt" not in a.text  # adds nothing that was asked
+
+
 def test_an_english_plural_meets_its_indexed_singular():
     # The German stemmer keeps the s of "Gateways"; the indexed word is "gateway".
     router = ("The debian-edu-router-config package simplifies the setup of a gateway "
