@@ -3,8 +3,9 @@ refuse when the evidence does not answer.
 
 The units and their features come from assistant.answer.units (a sentence with what it depends on, a
 list item with its lead-in, a table row with its header, a lead-in with its short list); the
-decisions from assistant.answer.answer_model: the best-scoring unit answers, a further unit joins when
-it scores within a set share of it and adds question terms, and one calibrated probability decides
+decisions from assistant.answer.answer_model: the best-scoring unit answers with the sentence that
+follows it, a further unit joins when it scores within a set share of it and adds question
+terms, and one calibrated probability decides
 whether to answer at all. The answer's JSON says why (`why`): the unit's kind, score and
 features, and P(answerable) against its threshold.
 """
@@ -24,13 +25,12 @@ from assistant.types import Answer, Hit
 REFUSAL = "Dazu enthalten die Quellen keine Angaben."
 # A further unit joins the answer when its softmax weight is at least this share of the best
 # unit's and it adds at least MIN_GAIN of the question's weight to what the answer covers (one
-# rule for a unit from anywhere; both chosen on the tuning parts of the shipped sets: 98 -> 107
-# of 147 passed, see docs/evaluation.md)
+# rule for a unit from anywhere; both chosen on the tuning parts of the shipped sets, see
+# docs/evaluation.md)
 JOIN_SHARE = 0.1
 MIN_GAIN = 0.04
 # A unit the model marks as no answer of its own (a checklist question, a heading, a fragment,
-# a footnote, an older version) never joins: it may add terms, but not what was asked. (A list
-# item or table row without a full stop is no heading.)
+# a footnote, an older version) never joins: it may add terms, but not what was asked.
 JOIN_BLOCKERS = ("question", "heading_like", "fragment", "footnote", "superseded")
 
 
@@ -78,23 +78,32 @@ class ExtractiveAnswerer:
         chosen = [best]
         covered = set(best.terms)
         nxt = _next_to(best, [u for _, u in ranked])
-        # the next sentence depends on the best one ("... gesendet. Darin wurde ..."), or
-        # supplies what was asked ("... statt. Aus dem Rheinland nahm Herr Kahlen teil")
-        if nxt is not None and (nxt.features.points_back
-                                or q.looks_like is not None and nxt.features.fits_type):
+        # the sentence after the best one continues it when it depends on it ("... gesendet.
+        # Darin wurde ..."), supplies what was asked ("... statt. Aus dem Rheinland nahm Herr
+        # Kahlen teil"), or stays on its subject or the question's: what to do after a sentence
+        # naming the asker's situation ("Falls ... DNS-Anfragen ... geblockt werden, ...
+        # Aktualisieren Sie /etc/bind/named.conf.options, ... des DNS-Servers ...")
+        if nxt is not None and not _blocked(nxt) and (
+                nxt.features.points_back or q.looks_like is not None and nxt.features.fits_type
+                or nxt.terms & (best.terms | q.terms())):
             chosen.append(nxt)
             covered |= nxt.terms
         for s, u in ranked[1:]:
             if len(chosen) >= self.max_units or math.exp(s - best_score) < JOIN_SHARE:
                 break
-            if any(_overlaps(u, c) for c in chosen) \
-                    or any(getattr(u.features, f) for f in JOIN_BLOCKERS
-                           if not (f == "heading_like" and u.kind in ("item", "row"))):
+            if any(_overlaps(u, c) for c in chosen) or _blocked(u):
                 continue
             if q.coverage(covered | u.terms) - q.coverage(covered) >= MIN_GAIN:
                 chosen.append(u)
                 covered |= u.terms
         return sorted(chosen, key=lambda u: (u.rank, u.span))
+
+
+def _blocked(u: Unit) -> bool:
+    """Whether a unit may not join an answer (JOIN_BLOCKERS; a list item or table row without a
+    full stop is no heading)."""
+    return any(getattr(u.features, f) for f in JOIN_BLOCKERS
+               if not (f == "heading_like" and u.kind in ("item", "row")))
 
 
 def _next_to(u: Unit, candidates: list[Unit]) -> Unit | None:

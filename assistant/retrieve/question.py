@@ -101,6 +101,10 @@ class Question:
             got += n.weight * credit
         return got / self.total
 
+    def terms(self) -> frozenset[str]:
+        """Every analyzed form that satisfies one of the question's terms."""
+        return frozenset(f for n in self.needs for f, _ in n.forms)
+
     def unknown_share(self) -> float:
         """Share of the question's weight carried by nouns the corpus never mentions."""
         return sum(n.weight for n in self.needs if n.noun and not n.known) / self.total

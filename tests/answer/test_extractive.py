@@ -169,6 +169,19 @@ def test_a_two_part_question_is_answered_by_a_unit_for_each_part():
     assert "Bürgeramt" not in a.text  # adds nothing that was asked
 
 
+def test_the_sentence_naming_the_askers_situation_comes_with_what_to_do():
+    # the question restates the situation; the instruction that follows holds the answer
+    dns = ("Falls in Ihrem Netzwerk DNS-Anfragen nach außen geblockt werden, muss ein anderer "
+           "DNS-Server dem DNS-Server als sein Forwarder bekannt sein. Aktualisieren Sie "
+           "/etc/bind/named.conf.options mit der IP-Adresse dieses Servers. Im Kapitel HowTo "
+           "gibt es mehr Tipps.")
+    stats = _stats({"p66": dns})
+    a = ExtractiveAnswerer(stats).answer(
+        "Unser Netz blockt DNS-Anfragen nach außen. Wo trage ich den Forwarder ein?",
+        [_hit("p66", dns, 66, 0.9)])
+    assert "named.conf.options" in a.text and "HowTo" not in a.text
+
+
 def test_an_english_plural_meets_its_indexed_singular():
     # The German stemmer keeps the s of "Gateways"; the indexed word is "gateway".
     router = ("The debian-edu-router-config package simplifies the setup of a gateway "
