@@ -33,8 +33,9 @@ _TYPES: list[tuple[str, re.Pattern, re.Pattern | None]] = [
     ("date", re.compile(r"^\W*(wann|seit wann|bis wann|an welchem tag|in welchem jahr|"
                         r"welches datum|when)\b", re.I),
      re.compile(r"\b(1[89]|20)\d\d\b")),
+    # a place: "in Berlin", "aus der Stadt", "im ehemaligen Flughafen Tempelhof"
     ("place", re.compile(r"^\W*(wo|woher|wohin|an welchem ort|in welcher stadt|where)\b", re.I),
-     re.compile(r"\b(in|im|nach|aus)\s+(der\s+|dem\s+|des\s+|das\s+)?[A-ZÄÖÜ]\w+")),
+     re.compile(r"\b(in|im|nach|aus)\s+(der\s+|dem\s+|des\s+|das\s+)?([a-zäöü]\w+\s+)?[A-ZÄÖÜ]\w+")),
     ("price", re.compile(r"\b(was kostet|was kosten|wie ?viel kostet|wie ?viel kosten|preis\w*|"
                          r"gebühr\w*|how much)\b", re.I),
      re.compile(r"(€|\b(Euro|EUR|kostenlos|kostenfrei|Kosten|kostet|Preis\w*|Gebühr\w*)\b)")),

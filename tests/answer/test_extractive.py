@@ -182,6 +182,17 @@ def test_the_sentence_naming_the_askers_situation_comes_with_what_to_do():
     assert "named.conf.options" in a.text and "HowTo" not in a.text
 
 
+def test_a_place_is_found_behind_an_adjective():
+    lab = ("Das Lab vereint Elemente aus Werkstatt und Ausstellung an einem Ort der Beteiligung. "
+           "Das Lab ist das Innovationslabor der Stadt im ehemaligen Flughafen Tempelhof.")
+    stats = _stats({"p181": lab})
+    q = analyze_question("Wo ist das Lab der Stadt untergebracht?", stats)
+    assert q.kind == "place" and q.looks_like.search("im ehemaligen Flughafen Tempelhof")
+    a = ExtractiveAnswerer(stats).answer("Wo ist das Lab der Stadt untergebracht?",
+                                         [_hit("p181", lab, 181, 0.9)])
+    assert "Tempelhof" in a.text
+
+
 def test_an_english_plural_meets_its_indexed_singular():
     # The German stemmer keeps the s of "Gateways"; the indexed word is "gateway".
     router = ("The debian-edu-router-config package simplifies the setup of a gateway "
