@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from assistant.text.dates import date_tokens, find_dates
 
-ANALYZER_VERSION = "a3"  # bump when analyze() changes: the BM25 side is then rebuilt
+ANALYZER_VERSION = "a4"  # bump when analyze() changes: the BM25 side is then rebuilt
 
 STOPWORDS = frozenset(
     """
@@ -77,6 +77,9 @@ def analyze(text: str, keep_stopwords: bool = False) -> list[str]:
 # "§ 13a", "Paragraph 13" name a paragraph.
 _IDENTIFIER = re.compile(r"(?<![\w/.-])[^\W_]+(?:[-/.][^\W_]+)+(?![\w/-]|\.\w)|\b(?=[^\W\d_]*\d)"
                          r"(?=\d*[^\W\d_])[^\W_]+\b")
+# A number in thousands groups ("200.000", "1.380,00"): one token of its digits ("200000",
+# "1380") beside the groups, so "200.000 Euro" meets "200000" and not every "200" and "000"
+_GROUPED = re.compile(r"(?<![\d.,])\d{1,3}(?:\.\d{3})+(?![\d]|\.\d)")
 # "§ 13", "§§ 12a", "Paragraph 5": one token "par13" beside the number
 _PARAGRAPH = re.compile(r"(?:§+|\bparagra(?:ph|f)(?:en)?)\s*(\d+[a-z]?)\b", re.IGNORECASE)
 _PARTS = re.compile(r"[^\W_]+")
@@ -100,8 +103,8 @@ def identifier(s: str) -> str | None:
 
 
 def marks(text: str) -> list[tuple[int, int, str, tuple[int | None, int, int | None] | None]]:
-    """Paragraphs, identifiers and dates in `text`, in order and apart, as (start, end, token,
-    date): a date inside an identifier ("2/2024" in "BAU-DA-2/2024") is no date; an identifier
+    """Paragraphs, identifiers, grouped numbers and dates in `text`, in order and apart, as
+    (start, end, token, date): a date inside an identifier ("2/2024" in "BAU-DA-2/2024") is no date; an identifier
     that is all date ("13.6.2016") is one."""
     dates = find_dates(text)
     whole = {(a, b) for a, b, *_ in dates}
@@ -111,6 +114,9 @@ def marks(text: str) -> list[tuple[int, int, str, tuple[int | None, int, int | N
         token = identifier(m.group())
         if token and m.span() not in whole and _free(m.start(), m.end(), found):
             found.append((m.start(), m.end(), token, None))
+    found += [(m.start(), m.end(), m.group().replace(".", ""), None)
+              for m in _GROUPED.finditer(text) if _free(m.start(), m.end(), found)
+              and (m.start(), m.end()) not in whole]
     found += [(a, b, "", (y, mo, d)) for a, b, y, mo, d in dates if _free(a, b, found)]
     return sorted(found)
 

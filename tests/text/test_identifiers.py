@@ -71,4 +71,12 @@ def test_paragraphs_dates_and_numbers():
     assert "idbauda2x2024" in tokens and "2024" in tokens and "bau" in tokens
     assert "m202402" not in tokens  # "2/2024" inside a file number is no date
     assert analyze("am 13.6.2016") == analyze("am 13. Juni 2016")  # a date stays a date
-    assert analyze("1.000 Euro") == ["1", "000", "euro"]
+    assert analyze("1.000 Euro") == ["1", "000", "1000", "euro"]  # no identifier, no date
+
+
+def test_a_number_in_thousands_groups_is_one_token_beside_its_groups():
+    assert "200000" in analyze("bei 200.000 Euro") and "200000" in analyze("200000 Euro")
+    assert "1380" in analyze("Gebühr: 1.380,00 Euro")
+    row = analyze("mehr als 1.000.000 Euro: 5.200,00 zuzüglich 4,5 vom Tausend")
+    assert "200000" not in row  # "5.200" and "000" no longer meet "200.000"
+    assert "d20160613" in analyze("13.06.2016") and "1306" not in analyze("13.06.2016")
