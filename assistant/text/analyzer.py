@@ -104,8 +104,8 @@ def identifier(s: str) -> str | None:
 
 def marks(text: str) -> list[tuple[int, int, str, tuple[int | None, int, int | None] | None]]:
     """Paragraphs, identifiers, grouped numbers and dates in `text`, in order and apart, as
-    (start, end, token, date): a date inside an identifier ("2/2024" in "BAU-DA-2/2024") is no date; an identifier
-    that is all date ("13.6.2016") is one."""
+    (start, end, token, date): a date inside an identifier ("2/2024" in "BAU-DA-2/2024") is no
+    date; an identifier that is all date ("13.6.2016") is one."""
     dates = find_dates(text)
     whole = {(a, b) for a, b, *_ in dates}
     found: list[tuple[int, int, str, tuple[int | None, int, int | None] | None]] = [
@@ -121,8 +121,8 @@ def marks(text: str) -> list[tuple[int, int, str, tuple[int | None, int, int | N
     return sorted(found)
 
 
-def _free(a: int, b: int, marks: list[tuple]) -> bool:
-    return not any(x < b and a < y for x, y, *_ in marks)
+def _free(a: int, b: int, taken: list[tuple]) -> bool:
+    return not any(x < b and a < y for x, y, *_ in taken)
 
 
 def _words(text: str, keep_stopwords: bool) -> list[str]:
