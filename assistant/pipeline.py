@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from assistant.indexing.embeddings import (
     SentenceTransformerEmbedder,
     packaged_minilm_path,
 )
-from assistant.indexing.ingest import ingest, remove_document
+from assistant.indexing.ingest import ingest, rebuild_lexical, remove_document
 from assistant.indexing.lexical import LexicalIndex
 from assistant.indexing.store import SharedLedger, VectorStore, collection_name, open_client
 from assistant.read.corpus import doc_id_for, read_manifest
@@ -165,7 +166,14 @@ def open_indexes(settings: Settings, name: str) -> tuple[VectorStore, LexicalInd
     index_dir = Path(settings.index_dir)
     bm25 = f"{name}.bm25-{ANALYZER_VERSION}"
     if not settings.chroma_url:
-        return VectorStore(index_dir / "chroma", name), LexicalIndex(index_dir / f"{bm25}.sqlite")
+        store, lexical = VectorStore(index_dir / "chroma", name), LexicalIndex(index_dir / f"{bm25}.sqlite")
+        if lexical.count() == 0 and store.count() > 0:  # a new analyzer version: BM25 starts empty
+            older = sorted((p for p in index_dir.glob(f"{name}.bm25-*.sqlite")
+                            if p.name != f"{bm25}.sqlite"), key=lambda p: p.stat().st_mtime)
+            print("Der Stichwortindex wird für die neue Textanalyse aus dem Vektorindex neu "
+                  "aufgebaut …", file=sys.stderr)
+            rebuild_lexical(store, lexical, older[-1] if older else None)
+        return store, lexical
     client = open_client(None, settings.chroma_url)
     store = VectorStore(None, name, client=client)
     server = re.sub(r"[^A-Za-z0-9.-]+", "_", settings.chroma_url.split("//")[-1]).strip("_")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Iterable
@@ -180,3 +181,38 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def rebuild_lexical(store: VectorStore, lexical: LexicalIndex, previous: Path | None) -> int:
+    """Fill an empty BM25 side from the chunks in Chroma (after a new analyzer version, whose
+    BM25 file starts empty): what the previous BM25 file had committed, with its document
+    hashes, paths and file fingerprints, so the next ingest embeds and re-reads nothing. Without
+    a previous file every stored document counts as committed and gets no hash (the next ingest
+    of its file re-checks it). Returns how many documents were restored."""
+    docs: dict[str, tuple] = {}
+    committed: set[str] | None = None
+    files: list[tuple] = []
+    if previous is not None:
+        old = sqlite3.connect(f"file:{previous}?mode=ro", uri=True)
+        try:
+            docs = {r[0]: r[1:] for r in old.execute("SELECT doc_id, hash, path, title, chunks FROM docs")}
+            committed = {r[0] for r in old.execute("SELECT chunk_id FROM chunks")}
+            files = old.execute("SELECT path, fingerprint, doc_id, hash FROM files").fetchall()
+        finally:
+            old.close()
+    restored = set()
+    for doc_id in sorted(store.doc_ids()):
+        if committed is not None and doc_id not in docs:
+            continue  # never committed: a dead writer's chunks, which recover() removes
+        chunks = [c for c in store.chunks_of(doc_id) if committed is None or c.id in committed]
+        if not chunks:
+            continue
+        doc_hash, path, title, total = docs.get(doc_id, ("", chunks[0].source, chunks[0].title,
+                                                         len(chunks)))
+        lexical.replace_doc(doc_id, doc_hash, path, title,
+                            [(c.id, lexical_text(c)) for c in chunks], [], total)
+        restored.add(doc_id)
+    for path, fingerprint, doc_id, doc_hash in files:
+        if doc_id in restored:
+            lexical.remember_file(path, fingerprint, doc_id, doc_hash)
+    return len(restored)

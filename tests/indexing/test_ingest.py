@@ -101,6 +101,24 @@ def test_index_survives_a_restart(fake_pipeline, tmp_path: Path):
     assert again.ingest(progress=False).added == 0
 
 
+def test_a_new_analyzer_version_rebuilds_bm25_from_the_vector_store(fake_pipeline, monkeypatch):
+    # after an update whose analyzer writes another BM25 file, nothing is lost or embedded again
+    import assistant.pipeline
+
+    question = "Wer nahm am 13. Juni 2016 teil?"
+    before = fake_pipeline.lexical.docs(), fake_pipeline.lexical.hashes()
+    answer = fake_pipeline.ask(question)
+    monkeypatch.setattr(assistant.pipeline, "ANALYZER_VERSION", "next")
+    embedder = FakeEmbedder()
+    updated = build_pipeline(fake_pipeline.settings, embedder=embedder)
+    assert (updated.lexical.docs(), updated.lexical.hashes()) == before
+    assert updated.lexical.count() == fake_pipeline.store.count()
+    again = updated.ask(question)
+    assert not again.refused and again.text == answer.text
+    report = updated.ingest(progress=False)
+    assert (report.added, report.removed) == (0, 0) and embedder.passages_embedded == 0
+
+
 def test_an_unchanged_file_is_not_even_read_again(tmp_path, fake_embedder, monkeypatch):
     import assistant.indexing.ingest as ingest_mod
     from assistant.pipeline import build_pipeline
