@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from assistant.indexing.embeddings import (
     SentenceTransformerEmbedder,
     packaged_minilm_path,
 )
-from assistant.indexing.ingest import ingest, rebuild_lexical, remove_document
+from assistant.indexing.ingest import ingest, remove_document, restore_lexical
 from assistant.indexing.lexical import LexicalIndex
 from assistant.indexing.store import SharedLedger, VectorStore, collection_name, open_client
 from assistant.read.corpus import doc_id_for, read_manifest
@@ -166,13 +165,11 @@ def open_indexes(settings: Settings, name: str) -> tuple[VectorStore, LexicalInd
     index_dir = Path(settings.index_dir)
     bm25 = f"{name}.bm25-{ANALYZER_VERSION}"
     if not settings.chroma_url:
-        store, lexical = VectorStore(index_dir / "chroma", name), LexicalIndex(index_dir / f"{bm25}.sqlite")
-        if lexical.count() == 0 and store.count() > 0:  # a new analyzer version: BM25 starts empty
-            older = sorted((p for p in index_dir.glob(f"{name}.bm25-*.sqlite")
-                            if p.name != f"{bm25}.sqlite"), key=lambda p: p.stat().st_mtime)
-            print("Der Stichwortindex wird für die neue Textanalyse aus dem Vektorindex neu "
-                  "aufgebaut …", file=sys.stderr)
-            rebuild_lexical(store, lexical, older[-1] if older else None)
+        path = index_dir / f"{bm25}.sqlite"
+        fresh = not path.exists()
+        store, lexical = VectorStore(index_dir / "chroma", name), LexicalIndex(path)
+        if fresh:  # a new analyzer version starts an empty BM25 file: fill it from the last one
+            restore_lexical(store, lexical, index_dir.glob(f"{name}.bm25-*.sqlite"), path)
         return store, lexical
     client = open_client(None, settings.chroma_url)
     store = VectorStore(None, name, client=client)

@@ -183,35 +183,34 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def rebuild_lexical(store: VectorStore, lexical: LexicalIndex, previous: Path | None) -> int:
-    """Fill an empty BM25 side from the chunks in Chroma (after a new analyzer version, whose
-    BM25 file starts empty): what the previous BM25 file had committed, with its document
-    hashes, paths and file fingerprints, so the next ingest embeds and re-reads nothing. Without
-    a previous file every stored document counts as committed and gets no hash (the next ingest
-    of its file re-checks it). Returns how many documents were restored."""
-    docs: dict[str, tuple] = {}
-    committed: set[str] | None = None
-    files: list[tuple] = []
-    if previous is not None:
-        old = sqlite3.connect(f"file:{previous}?mode=ro", uri=True)
-        try:
-            docs = {r[0]: r[1:] for r in old.execute("SELECT doc_id, hash, path, title, chunks FROM docs")}
-            committed = {r[0] for r in old.execute("SELECT chunk_id FROM chunks")}
-            files = old.execute("SELECT path, fingerprint, doc_id, hash FROM files").fetchall()
-        finally:
-            old.close()
+def restore_lexical(store: VectorStore, lexical: LexicalIndex, candidates: Iterable[Path],
+                    current: Path) -> int:
+    """Fill a newly created BM25 file (a new analyzer version writes another file, which starts
+    empty) from the chunks in Chroma and the ledger of the newest earlier BM25 file: only what
+    it had committed, with its document hashes, paths and file fingerprints, so the next ingest
+    embeds and re-reads nothing. Without an earlier file nothing is restored: which stored
+    chunks were committed is then unknown (a first ingest may have died half way). Returns how
+    many documents were restored."""
+    older = sorted((p for p in candidates if p != current), key=lambda p: p.stat().st_mtime)
+    if not older or store.count() == 0:
+        return 0
+    print("Der Stichwortindex wird für die neue Textanalyse aus dem Vektorindex neu aufgebaut …",
+          file=sys.stderr)
+    old = sqlite3.connect(f"file:{older[-1]}?mode=ro", uri=True)
+    try:
+        docs = {r[0]: r[1:] for r in old.execute("SELECT doc_id, hash, path, title, chunks FROM docs")}
+        committed = {r[0] for r in old.execute("SELECT chunk_id FROM chunks")}
+        files = old.execute("SELECT path, fingerprint, doc_id, hash FROM files").fetchall()
+    finally:
+        old.close()
     restored = set()
-    for doc_id in sorted(store.doc_ids()):
-        if committed is not None and doc_id not in docs:
-            continue  # never committed: a dead writer's chunks, which recover() removes
-        chunks = [c for c in store.chunks_of(doc_id) if committed is None or c.id in committed]
-        if not chunks:
-            continue
-        doc_hash, path, title, total = docs.get(doc_id, ("", chunks[0].source, chunks[0].title,
-                                                         len(chunks)))
-        lexical.replace_doc(doc_id, doc_hash, path, title,
-                            [(c.id, lexical_text(c)) for c in chunks], [], total)
-        restored.add(doc_id)
+    for doc_id in sorted(store.doc_ids() & docs.keys()):  # others were never committed
+        chunks = [c for c in store.chunks_of(doc_id) if c.id in committed]
+        if chunks:
+            doc_hash, path, title, total = docs[doc_id]
+            lexical.replace_doc(doc_id, doc_hash, path, title,
+                                [(c.id, lexical_text(c)) for c in chunks], [], total)
+            restored.add(doc_id)
     for path, fingerprint, doc_id, doc_hash in files:
         if doc_id in restored:
             lexical.remember_file(path, fingerprint, doc_id, doc_hash)

@@ -119,6 +119,23 @@ def test_a_new_analyzer_version_rebuilds_bm25_from_the_vector_store(fake_pipelin
     assert (report.added, report.removed) == (0, 0) and embedder.passages_embedded == 0
 
 
+def test_chunks_of_a_first_ingest_that_died_are_not_restored_on_the_next_start(tmp_path, corpus_copy):
+    # a first ingest killed after its Chroma writes and before its BM25 commit: the BM25 file
+    # exists and is empty, and nothing says which stored chunks were committed
+    from assistant.indexing.chunking import chunk
+    from assistant.read.corpus import load_document
+
+    settings = make_settings(tmp_path, corpus_copy)
+    dead = build_pipeline(settings, embedder=FakeEmbedder())
+    doc = load_document(corpus_copy / "kooperation-der-erprobungsraeume.txt").doc
+    chunks = chunk(doc, settings.chunk_max_chars)
+    dead.lexical.mark_pending(doc.id)
+    dead.store.add(chunks, dead.embedder.embed_passages([c.text for c in chunks]))
+    again = build_pipeline(settings, embedder=FakeEmbedder())
+    assert again.store.count() == len(chunks) and again.lexical.count() == 0
+    assert again.retrieve("Wer nahm am 13. Juni 2016 teil?") == []  # half a write stays invisible
+
+
 def test_an_unchanged_file_is_not_even_read_again(tmp_path, fake_embedder, monkeypatch):
     import assistant.indexing.ingest as ingest_mod
     from assistant.pipeline import build_pipeline
