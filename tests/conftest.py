@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fpdf import FPDF
 
 from assistant.pipeline import Pipeline, build_pipeline
 from assistant.settings import Settings
@@ -86,6 +87,17 @@ def logged_lengths_only(caplog, question: str, mode: str, secrets) -> str:
     for secret in secrets:
         assert secret not in said
     return said
+
+
+def make_pdf(path: Path, pages: list[str]) -> Path:
+    """A small text PDF, one string per page."""
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    for text in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 8, text)
+    pdf.output(str(path))
+    return path
 
 
 def make_settings(tmp_path: Path, corpus: Path, **kw) -> Settings:

@@ -2,12 +2,10 @@
 
 from pathlib import Path
 
-from fpdf import FPDF
-
 from assistant.indexing.chunking import chunk
 from assistant.read.corpus import load_document
 from assistant.text.sentences import sentence_spans
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, make_pdf
 
 SEED = CORPUS / "kooperation-der-erprobungsraeume.txt"
 
@@ -49,18 +47,8 @@ def test_chunks_carry_their_section_heading():
     assert c.page is None  # a web page has no pages
 
 
-def _pdf(path: Path, pages: list[str]) -> Path:
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=11)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 6, text)
-    pdf.output(str(path))
-    return path
-
-
 def test_pdf_chunks_know_their_pages(tmp_path: Path):
-    f = _pdf(tmp_path / "bericht.pdf", [
+    f = make_pdf(tmp_path / "bericht.pdf", [
         "Einleitung. Die Kommune Düren testete die E-Akte.",
         "Auf Seite zwei steht: Gütersloh führte das Bürgerkonto ein.",
         "Seite drei beschreibt Norderstedt und den Portalverbund.",
@@ -75,7 +63,7 @@ def test_pdf_chunks_know_their_pages(tmp_path: Path):
 
 
 def test_a_chunk_across_a_page_break_records_both_pages(tmp_path: Path):
-    f = _pdf(tmp_path / "kurz.pdf", ["Erster Satz auf Seite eins.", "Zweiter Satz auf Seite zwei."])
+    f = make_pdf(tmp_path / "kurz.pdf", ["Erster Satz auf Seite eins.", "Zweiter Satz auf Seite zwei."])
     (c,) = chunk(load_document(f).doc, max_chars=600)
     assert (c.page, c.page_end) == (1, 2)
     assert c.page_at(c.text.index("Zweiter")) == 2

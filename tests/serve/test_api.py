@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from fpdf import FPDF
 
 from assistant.answer.streaming import tokens
 from assistant.evaluate.question_sets import load_items
@@ -25,7 +23,7 @@ from assistant.serve import highlight
 from assistant.serve.api import create_app
 from assistant.serve.present import source_list, without_sources
 from assistant.serve.service import EMPTY_INDEX, RequestError, safe_filename
-from tests.conftest import FakeEmbedder, make_settings
+from tests.conftest import FakeEmbedder, make_pdf, make_settings
 from tests.live import live_server, pdf_bytes, seeded_pipeline
 
 QUESTION = "Wer nahm am 13. Juni 2016 teil?"
@@ -42,17 +40,6 @@ def _audit(event: str, args: tuple) -> None:
 
 
 sys.addaudithook(_audit)
-
-
-def make_pdf(path: Path, pages: list[str]) -> Path:
-    """A small text PDF, one string per page."""
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=12)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 8, text)
-    pdf.output(str(path))
-    return path
 
 
 def sse_events(body: str) -> list[tuple[str, dict]]:

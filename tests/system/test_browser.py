@@ -18,8 +18,9 @@ from fpdf import FPDF
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
+from tests.conftest import make_pdf
 from tests.live import live_server
-from tests.serve.test_api import NAMES, QUESTION, make_pdf
+from tests.serve.test_api import NAMES, QUESTION
 from tests.system.browser import app_page, launched  # skips the module without chromium
 
 SCRIPT_DOC = ("Sicherheitshinweis der Gemeinde Beispielstadt\n\n"
