@@ -5,8 +5,9 @@ The units and their features come from assistant.answer.units (a sentence with w
 list item with its lead-in, a table row with its header, a lead-in with its short list); the
 decisions from assistant.answer.answer_model: the best-scoring unit answers, with the sentence after
 it where that one continues it; a further unit joins when it scores within a set share of it
-and adds question terms; and one calibrated probability decides whether to answer at all. The answer's JSON says why (`why`): the unit's kind, score and
-features, and P(answerable) against its threshold.
+and adds question terms; and one calibrated probability decides whether to answer at all.
+The answer's JSON says why (`why`): the unit's kind, score and features, and P(answerable)
+against its threshold.
 """
 
 from __future__ import annotations
