@@ -7,8 +7,10 @@ The extractive answerer runs first (milliseconds): its evidence gate decides ref
 mode, and its answer is the fallback when the model refuses despite strong evidence or nothing
 it says survives verification. It also guards completeness: when the question asks for names,
 dates, places or numbers and the model's verified answer leaves out some that the evidence
-sentences hold ("Wer nahm teil?" answered with one of four names), those sentences are added
-verbatim as a quote, so a small model's short answer never hides the rest.
+sentences hold ("Wer nahm teil?" answered with one of four names), or when no sentence of the
+model rests on one of the extractive answer's quotes (a true sentence from elsewhere), those
+quotes are added verbatim, so a small model's answer never hides what the ranking found. The
+model never reads an older version of a document beside the one in force (or asked for).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from assistant.text.analyzer import analyze
 from assistant.types import Answer, Hit
 
 log = logging.getLogger(__name__)
+MIN_WORDS = 3  # a shown sentence has at least a subject, a verb and what it says
 SUPPLEMENT = "Laut Quelle:"  # introduces evidence the model's answer left out, quoted verbatim
 FACT_KINDS = ("person", "date", "place", "price", "count", "list")
 _NAME_AFTER = re.compile(r"\s+(?:[A-ZÄÖÜ][\w.-]+\s+){0,2}[A-ZÄÖÜ][\w-]+")
@@ -93,11 +96,12 @@ class LlmAnswerer:
             yield from replay(_fallback(extractive, "Keine Aussage des Sprachmodells war belegt.",
                                         report))
             return
-        added = self._omitted(question, extractive, " ".join(shown.kept), hits)
+        spans = shown.quote_spans()  # every sentence the verifier relied on is in the quote
+        evidence = _quotes(extractive, hits)
+        added = self._omitted(question, evidence, " ".join(shown.kept), hits, spans)
         for n, quote in added:
             yield shown.show(f"{SUPPLEMENT} „{quote}“ [{n}]")
-        spans = shown.quote_spans()  # every sentence the verifier relied on is in the quote
-        for n, quote in added:
+        for n, quote in evidence:  # and so is the evidence the ranking found, shown or drawn on
             if (i := hits[n - 1].chunk.text.find(quote)) >= 0:
                 a, b = spans.get(n, (i, i + len(quote)))
                 spans[n] = (min(a, i), max(b, i + len(quote)))
@@ -105,20 +109,30 @@ class LlmAnswerer:
         yield Answer("".join(shown.pieces), citations, refused=False, verification=report | {
             "fallback": None, "supplemented": [quote for _, quote in added]})
 
-    def _omitted(self, question: str, extractive: Answer, text: str,
-                 hits: Sequence[Hit]) -> list[tuple[int, str]]:
-        """Extractive evidence (passage number, quote) with asked-for facts the model left out."""
+    def _omitted(self, question: str, quotes: list[tuple[int, str]], text: str,
+                 hits: Sequence[Hit], relied_on: dict[int, tuple[int, int]]
+                 ) -> list[tuple[int, str]]:
+        """Extractive evidence (passage number, quote) the model's answer leaves out: the quotes
+        with asked-for facts it does not say, and those no sentence it wrote rests on
+        (`relied_on`: the span of each passage the verifier found its sentences in), so an
+        answer drawn from other evidence never hides what the ranking found best."""
         q = analyze_question(question, self.fallback.stats)
-        if q.kind not in FACT_KINDS:
-            return []
         said = set(analyze(question)) | set(analyze(text))
-        number = {h.chunk.id: n for n, h in enumerate(hits, 1)}
-        out = []
-        for c in extractive.citations:
-            left_out = [f for f, toks in asked_facts(q, c.quote) if not toks <= said]
-            if left_out and c.chunk_id in number:
-                out.append((number[c.chunk_id], c.quote))
-        return out
+        return [(n, quote) for n, quote in quotes
+                if not _overlap(relied_on.get(n), hits[n - 1].chunk.text, quote)
+                or q.kind in FACT_KINDS and any(not toks <= said for _, toks in asked_facts(q, quote))]
+
+
+def _quotes(extractive: Answer, hits: Sequence[Hit]) -> list[tuple[int, str]]:
+    """The extractive answer's quotes with the numbers of their passages."""
+    number = {h.chunk.id: n for n, h in enumerate(hits, 1)}
+    return [(number[c.chunk_id], c.quote) for c in extractive.citations if c.chunk_id in number]
+
+
+def _overlap(span: tuple[int, int] | None, text: str, quote: str) -> bool:
+    """Whether `quote` of passage `text` overlaps `span` of it."""
+    i = text.find(quote)
+    return span is not None and i >= 0 and i < span[1] and span[0] < i + len(quote)
 
 
 def unit_context(ranked: Sequence[tuple[float, Unit]], hits: Sequence[Hit],
@@ -131,7 +145,8 @@ def unit_context(ranked: Sequence[tuple[float, Unit]], hits: Sequence[Hit],
     spans: dict[int, set[tuple[int, int]]] = {}
     leads: dict[int, str] = {}
     left = budget_tokens
-    for _, u in ranked:
+    current = [(s, u) for s, u in ranked if not u.features.superseded]
+    for _, u in current or ranked:  # an older version only when nothing else was retrieved
         new = [sp for sp in u.spans() if sp not in spans.get(u.rank, set())]
         if not new:
             continue
@@ -205,6 +220,9 @@ class CheckedSentences:
         if c.supported and set(analyze(c.sentence)) <= self.asked:
             # "Wer nahm am 13. Juni 2016 teil? [1]" holds up, but says nothing the user did not
             c = replace(c, supported=False, unsupported_facts=("wiederholt nur die Frage",))
+        elif c.supported and len(c.sentence.split()) < MIN_WORDS and not facts(c.sentence):
+            # "Quellen [1]": a word or two and no fact is no statement ("Herr Kahlen [1]" is one)
+            c = replace(c, supported=False, unsupported_facts=("kein Satz",))
         self.checks.append(replace(c, supported=False) if refusal else c)
         return self.show(c.shown) if self.checks[-1].supported else None
 

@@ -5,7 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from assistant.answer.extractive import ExtractiveAnswerer
+from assistant.answer.llm_answer import unit_context
+from assistant.indexing.lexical import LexicalIndex
 from assistant.pipeline import build_pipeline
+from assistant.types import Chunk, Hit
 from tests.conftest import make_settings
 
 QUESTION = "Wer nahm am 13. Juni 2016 teil?"
@@ -132,3 +136,59 @@ def test_an_answer_that_only_restates_the_question_is_no_answer(make_pipeline):
     assert a.verification["fallback"] == "Keine Aussage des Sprachmodells war belegt."
     assert a.verification["removed_sentences"][0]["facts"] == ["wiederholt nur die Frage"]
     assert "Kahlen" in a.text  # the extractive answer
+
+
+def test_evidence_the_model_did_not_draw_on_is_added(make_pipeline):
+    # A true sentence, but not the one the ranking found for the question: the letter's request
+    # is quoted after it, so the model's choice never hides the best evidence.
+    question = "Worum wurde der Beauftragte der Bundesregierung für Informationstechnik gebeten?"
+    p, _ = make_pipeline("Das Gespräch auf Führungsebene fand am 13. Juni 2016 in Berlin statt [1].")
+    a = p.ask(question)
+    assert a.verification["fallback"] is None
+    assert a.text.startswith("Das Gespräch auf Führungsebene fand am 13. Juni 2016 in Berlin statt.")
+    shown, added = a.text.split(" Laut Quelle: „", 1)
+    assert "Bitte formuliert" in added and "Bitte" not in shown
+    assert any("Bitte formuliert" in q for q in a.verification["supplemented"])
+    assert any("Bitte formuliert" in c.quote for c in a.citations)  # each quote covers its claim
+    assert any("13. Juni 2016" in c.quote for c in a.citations)
+
+
+def test_the_quote_covers_the_evidence_the_model_drew_on(make_pipeline):
+    # The model restates the first sentence of the evidence; its quote still shows the request
+    # that the ranking found, so the user sees what the sentence leaves out.
+    question = "Worum wurde der Beauftragte der Bundesregierung für Informationstechnik gebeten?"
+    p, _ = make_pipeline("Im Februar 2016 wurde ein gemeinsamer Brief an Herrn Staatssekretär "
+                         "Klaus Vitt gesendet [1].")
+    a = p.ask(question)
+    assert a.verification["fallback"] is None and a.verification["supplemented"] == []
+    assert "Laut Quelle" not in a.text
+    (c,) = a.citations
+    assert "Im Februar 2016" in c.quote and "Bitte formuliert" in c.quote
+
+
+def test_a_word_or_two_without_a_fact_is_no_statement(make_pipeline):
+    p, _ = make_pipeline("Berlin [1]")
+    a = p.ask(QUESTION)
+    assert a.verification["fallback"] == "Keine Aussage des Sprachmodells war belegt."
+    assert a.verification["removed_sentences"][0]["facts"] == ["kein Satz"]
+    assert "Kahlen" in a.text and not a.text.startswith("Berlin")
+
+
+FEES = "Tarifstelle | Gegenstand | Gebühr in Euro\n1.1 – Gegenstand: Meldebescheinigung, Gebühr in Euro: {}."
+VERSION = "Verwaltungsgebührensatzung der Stadt Musterstadt – Fassung vom {} (gültig ab {})"
+
+
+def test_an_older_version_stays_out_of_the_prompt():
+    docs = {"v2023": (FEES.format("8,00"), VERSION.format("12.12.2022", "01.01.2023")),
+            "v2024": (FEES.format("9,50"), VERSION.format("14.11.2023", "01.01.2024")),
+            "other": ("Der Drucker im Lehrerzimmer wird über CUPS verwaltet.", "Drucker")}
+    lex = LexicalIndex(None)
+    for cid, (text, _) in docs.items():
+        lex.replace_doc(cid, cid, cid, cid, [(cid, text)], [], 1)
+    hits = [Hit(Chunk(cid, cid, title, f"{cid}.md", text, 0, len(text), role="table"),
+                score=0.9, dense=0.9) for cid, (text, title) in docs.items() if cid != "other"]
+    for question, fee, old in (("Was kostet eine Meldebescheinigung?", "9,50", "8,00"),
+                               ("Was kostete 2023 eine Meldebescheinigung?", "8,00", "9,50")):
+        _, ranked = ExtractiveAnswerer(lex).decide(question, hits)
+        _, texts = unit_context(ranked, hits, 250)
+        assert fee in " ".join(texts) and old not in " ".join(texts), (question, texts)
