@@ -50,7 +50,7 @@ class LlmAnswerer:
     """Generate with the configured backend, verify each sentence, fall back to extractive."""
 
     def __init__(self, generator: Generator, fallback: ExtractiveAnswerer, max_tokens: int = 200,
-                 temperature: float = 0.1, budget_tokens: int = 250) -> None:
+                 temperature: float = 0.0, budget_tokens: int = 250) -> None:
         self.generator, self.fallback = generator, fallback
         self.max_tokens, self.temperature, self.budget_tokens = max_tokens, temperature, budget_tokens
 
