@@ -64,7 +64,8 @@ class Settings(BaseSettings):
     llm_ctx: int = Field(4096, description="Kontextlänge des lokalen Modells in Tokens.")
     llm_batch: int = Field(512, description="Prompt-Tokens, die llama.cpp auf einmal liest (n_batch).")
     llm_max_tokens: int = Field(200, description="Höchstzahl erzeugter Tokens je Antwort.")
-    llm_temperature: float = Field(0.0, description="Temperatur der Erzeugung (0 = dieselbe Frage, dieselbe Antwort).")
+    llm_temperature: float = Field(0.0, description="Temperatur der Erzeugung (0: dieselbe Frage, "
+                                   "dieselbe Antwort).")
     llm_budget_tokens: int = Field(250, description="Token-Budget für die Belegeinheiten im Prompt "
                                    "(250 statt 400: gleich gut oder besser auf seed und "
                                    "statutes/tuning, und schneller).")
