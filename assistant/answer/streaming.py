@@ -38,6 +38,11 @@ def joined(parts: Iterable[Part]) -> Answer:
     return replace(answer, text="".join(str(t) for t in text))
 
 
+# a sentence's end: its stop (a closing quote or bracket may follow), or its [n] after text
+# that does not end in a colon
+_ENDED = re.compile(r"(?:[.!?…][\"“”»)\]]*|[^:\s]\s*\[\d+(?:\s*,\s*\d+)*\])\s*$")
+
+
 class SentenceSplitter:
     """Cuts generated text, fed piece by piece, into sentences with their [n] markers.
 
@@ -61,9 +66,14 @@ class SentenceSplitter:
         return done
 
     def finish(self) -> list[str]:
-        """The sentences left when the text has ended."""
+        """The sentences left when the text has ended, without a last one the token limit cut
+        off ("… über die Website https://www.int") or that announces what never came ("5.
+        Generieren des Cron-Jobs:"): a finished sentence ends with its stop or its [n]."""
         rest, self.buffer = self.buffer, ""
-        return [rest[a:b] for a, b in sentences_with_markers(rest)]
+        out = [rest[a:b] for a, b in sentences_with_markers(rest)]
+        if out and not _ENDED.search(out[-1]):
+            out.pop()
+        return out
 
 
 class ReleasingStream(Iterator[Part]):

@@ -166,6 +166,16 @@ def test_the_quote_covers_the_evidence_the_model_drew_on(make_pipeline):
     assert "Im Februar 2016" in c.quote and "Bitte formuliert" in c.quote
 
 
+def test_a_sentence_the_token_limit_cut_off_is_not_shown(make_pipeline):
+    question = "Worum wurde der Beauftragte der Bundesregierung für Informationstechnik gebeten?"
+    p, _ = make_pipeline("Im Februar 2016 wurde ein gemeinsamer Brief an Herrn Staatssekretär Klaus "
+                         "Vitt gesendet [1]. Darin wurde die Bitte formuliert, die Einbindung der")
+    a = p.ask(question)
+    assert a.text == ("Im Februar 2016 wurde ein gemeinsamer Brief an Herrn Staatssekretär Klaus "
+                      "Vitt gesendet. [1]"), a.text
+    assert a.verification["sentences"] == 1  # the cut one was never checked, nor shown
+
+
 def test_a_word_or_two_without_a_fact_is_no_statement(make_pipeline):
     p, _ = make_pipeline("Berlin [1]")
     a = p.ask(QUESTION)
