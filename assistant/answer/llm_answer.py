@@ -98,41 +98,43 @@ class LlmAnswerer:
             return
         spans = shown.quote_spans()  # every sentence the verifier relied on is in the quote
         evidence = _quotes(extractive, hits)
-        added = self._omitted(question, evidence, " ".join(shown.kept), hits, spans)
-        for n, quote in added:
+        added = self._omitted(question, evidence, " ".join(shown.kept), spans)
+        for n, quote, _ in added:
             yield shown.show(f"{SUPPLEMENT} „{quote}“ [{n}]")
-        for n, quote in evidence:  # and so is the evidence the ranking found, shown or drawn on
-            if (i := hits[n - 1].chunk.text.find(quote)) >= 0:
-                a, b = spans.get(n, (i, i + len(quote)))
-                spans[n] = (min(a, i), max(b, i + len(quote)))
+        for n, _, (i, j) in evidence:  # and so is the evidence the ranking found, shown or drawn on
+            a, b = spans.get(n, (i, j))
+            spans[n] = (min(a, i), max(b, j))
         _, citations = cite(" ".join(shown.kept), hits, spans)
         yield Answer("".join(shown.pieces), citations, refused=False, verification=report | {
-            "fallback": None, "supplemented": [quote for _, quote in added]})
+            "fallback": None, "supplemented": [quote for _, quote, _ in added]})
 
-    def _omitted(self, question: str, quotes: list[tuple[int, str]], text: str,
-                 hits: Sequence[Hit], relied_on: dict[int, tuple[int, int]]
-                 ) -> list[tuple[int, str]]:
-        """Extractive evidence (passage number, quote) the model's answer leaves out: the quotes
-        with asked-for facts it does not say, and those no sentence it wrote rests on
-        (`relied_on`: the span of each passage the verifier found its sentences in), so an
-        answer drawn from other evidence never hides what the ranking found best."""
+    def _omitted(self, question: str, quotes: list[Quote], text: str,
+                 relied_on: dict[int, tuple[int, int]]) -> list[Quote]:
+        """Extractive evidence the model's answer leaves out: the quotes with asked-for facts it
+        does not say, and those no sentence it wrote rests on (`relied_on`: the span of each
+        passage the verifier found its sentences in), so an answer drawn from other evidence
+        never hides what the ranking found best."""
         q = analyze_question(question, self.fallback.stats)
         said = set(analyze(question)) | set(analyze(text))
-        return [(n, quote) for n, quote in quotes
-                if not _overlap(relied_on.get(n), hits[n - 1].chunk.text, quote)
+
+        def drawn_on(n: int, span: tuple[int, int]) -> bool:
+            rel = relied_on.get(n)
+            return rel is not None and span[0] < rel[1] and rel[0] < span[1]
+        return [(n, quote, span) for n, quote, span in quotes if not drawn_on(n, span)
                 or q.kind in FACT_KINDS and any(not toks <= said for _, toks in asked_facts(q, quote))]
 
 
-def _quotes(extractive: Answer, hits: Sequence[Hit]) -> list[tuple[int, str]]:
-    """The extractive answer's quotes with the numbers of their passages."""
+Quote = tuple[int, str, tuple[int, int]]  # passage number, verbatim quote, its span in the passage
+
+
+def _quotes(extractive: Answer, hits: Sequence[Hit]) -> list[Quote]:
+    """The extractive answer's quotes, with their passages' numbers and where they stand."""
     number = {h.chunk.id: n for n, h in enumerate(hits, 1)}
-    return [(number[c.chunk_id], c.quote) for c in extractive.citations if c.chunk_id in number]
-
-
-def _overlap(span: tuple[int, int] | None, text: str, quote: str) -> bool:
-    """Whether `quote` of passage `text` overlaps `span` of it."""
-    i = text.find(quote)
-    return span is not None and i >= 0 and i < span[1] and span[0] < i + len(quote)
+    out = []
+    for c in extractive.citations:
+        if c.chunk_id in number and (i := hits[number[c.chunk_id] - 1].chunk.text.find(c.quote)) >= 0:
+            out.append((number[c.chunk_id], c.quote, (i, i + len(c.quote))))
+    return out
 
 
 def unit_context(ranked: Sequence[tuple[float, Unit]], hits: Sequence[Hit],
