@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from assistant.answer.answer_model import AnswerModel, Evidence, evidence, passage_context
 from assistant.answer.citations import cite, passage_citation
 from assistant.answer.units import Unit, units
-from assistant.retrieve.followup import asked_part
+from assistant.retrieve.followup import asked_part, asked_parts
 from assistant.retrieve.question import Question, TermStats, analyze_question, missing_dates
 from assistant.types import Answer, Hit
 
@@ -66,7 +66,25 @@ class ExtractiveAnswerer:
         asked = asked_part(question, history)
         chosen = self._select(q if asked == question else analyze_question(asked, self.stats),
                               ranked)
+        chosen = self._answer_parts(asked_parts(asked), hits, chosen)
         return _compose(chosen, hits, _why(ranked[0], ev, p, self.threshold)), ranked
+
+    def _answer_parts(self, parts: list[str], hits: Sequence[Hit], chosen: list[Unit]
+                      ) -> list[Unit]:
+        """For a question joining several, each part is also answered as a question of its own:
+        its best unit joins when the model finds that part answerable and the answer does not
+        yet hold that unit."""
+        if len(parts) < 2:
+            return chosen
+        for part in parts:
+            q = analyze_question(part, self.stats)
+            ranked = self.rank(q, hits)
+            if not ranked or self.model.answerable(evidence(q, ranked, hits)) < self.threshold:
+                continue
+            best = ranked[0][1]
+            if not _blocked(best) and not any(_overlaps(best, c) for c in chosen):
+                chosen.append(best)
+        return sorted(chosen, key=lambda u: (u.rank, u.span))
 
     def rank(self, q: Question, hits: Sequence[Hit]) -> list[tuple[float, Unit]]:
         """Every unit of the passages with its score, best first."""

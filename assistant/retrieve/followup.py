@@ -27,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from assistant.answer.citations import MARKER
+from assistant.retrieve.question import split_parts
 from assistant.text.analyzer import STOPWORDS, analyze
 from assistant.text.dates import find_dates
 from assistant.text.sentences import is_bullet, split_sentences
@@ -277,6 +278,15 @@ def referent(question: str, answer: str, previous: str) -> tuple[list[str], bool
 def with_context(question: str, context: str) -> str:
     """A follow-up question resolved by what it refers to: "Welcher davon ...? (Welche ...?)"."""
     return f"{question} ({context})"
+
+
+def asked_parts(question: str) -> list[str]:
+    """The questions a question joins, each made self-contained: a part that leans on the one
+    before ("Wo reiche ich ... ein, und bis wann?") is read with the first part, as a
+    follow-up is read with the last question ("bis wann? (Wo reiche ich ... ein)")."""
+    parts = split_parts(question)
+    return [p if i == 0 or not needs_history(p) else with_context(p, parts[0])
+            for i, p in enumerate(parts)]
 
 
 def asked_part(resolved: str, history: Sequence[dict]) -> str:

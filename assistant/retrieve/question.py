@@ -30,16 +30,20 @@ def _words_pattern(key: str) -> re.Pattern:
 _TYPES: list[tuple[str, re.Pattern, re.Pattern | None]] = [
     ("person", re.compile(r"^\W*(?:\w+\s+)?(wer|wem|wen|wessen|who)\b", re.I),
      _words_pattern("person_titles")),
-    ("date", re.compile(r"^\W*(wann|seit wann|bis wann|an welchem tag|in welchem jahr|"
+    # a date, a day, or a time span or deadline ("spätestens drei Monate nach ...")
+    ("date", re.compile(r"^\W*((?:seit|bis|ab|von) wann|wann|an welchem tag|in welchem jahr|"
                         r"welches datum|when)\b", re.I),
-     re.compile(r"\b(1[89]|20)\d\d\b")),
+     re.compile(r"\b(1[89]|20)\d\d\b|\b\d{1,2}\.\s?(\d{1,2}\.|(Jan|Feb|Mär|Apr|Mai|Jun|Jul|Aug|"
+                r"Sep|Okt|Nov|Dez)\w*)|\b(\d+|einem|einer|eine|zwei|drei|vier|fünf|sechs|sieben|"
+                r"acht|neun|zehn|elf|zwölf|vierzehn|dreißig)\s+(Werk|Kalender|Arbeits)?(tag|Tag|"
+                r"Woche|Monat|Jahr)\w*|\b(spätestens|unverzüglich|innerhalb|jederzeit)\b")),
     # a place: "in Berlin", "aus der Stadt", "im ehemaligen Flughafen Tempelhof"
     ("place", re.compile(r"^\W*(wo|woher|wohin|an welchem ort|in welcher stadt|where)\b", re.I),
      re.compile(r"\b(in|im|nach|aus)\s+(der\s+|dem\s+|des\s+|das\s+)?([a-zäöü]\w+\s+)?[A-ZÄÖÜ]\w+")),
     ("price", re.compile(r"\b(was kostet|was kosten|wie ?viel kostet|wie ?viel kosten|preis\w*|"
                          r"gebühr\w*|how much)\b", re.I),
      re.compile(r"(€|\b(Euro|EUR|kostenlos|kostenfrei|Kosten|kostet|Preis\w*|Gebühr\w*)\b)")),
-    ("count", re.compile(r"\b(wie ?viele?|anzahl|how many)\b", re.I),
+    ("count", re.compile(r"\b(wie ?viel(?:e[nr]?)?|anzahl|how many)\b", re.I),
      re.compile(r"\b(\d+|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf)\b", re.I)),
     ("list", re.compile(r"^\W*(welche|nenne|liste|which)\b", re.I),
      re.compile(r"(,[^,]+){2,}")),
@@ -134,12 +138,36 @@ def analyze_question(text: str, stats: TermStats) -> Question:
             + tuple((v, 1.0) for v in variants)
         known = t not in df_zero or bool(variants) or stats.is_variant_of_indexed(t)
         needs.append(AskedTerm(t, w, forms, known, t in nouns))
-    kind, looks_like = "", None
-    for name, asks, pattern in _TYPES:
-        if asks.search(text):
-            kind, looks_like = name, pattern
-            break
+    kind, looks_like = _answer_type(text)
     return Question(text, tuple(needs), kind, looks_like)
+
+
+# A question joining several ("Welches Amt ist zuständig und wer vertritt ...?", "Wo reiche ich
+# ... ein, und bis wann?"): a part starts after "und"/"sowie" that a question word follows, or
+# after a question mark.
+_PART = re.compile(r"(?<!\bob)(?:,\s*|\s+)(?:und|sowie)\s+(?=(?:(?:bis|seit|ab|auf|in|an|für|mit|von|zu|"
+                   r"bei|nach|über|unter|aus)\s+)?(?:wer|wem|wen|wessen|wann|wo\w*|was|wie|"
+                   r"welche\w*|warum|weshalb|wieso)\b)|(?<=\?)\s+(?=[^\s(])", re.I)
+
+
+def split_parts(text: str) -> list[str]:
+    """The questions a question joins, each with its question word first (one part: itself)."""
+    parts = [p.strip(" ,;") for p in _PART.split(text)]
+    return [p for p in parts if p] or [text]
+
+
+def _answer_type(text: str) -> tuple[str, re.Pattern | None]:
+    """The answer type of the (first) question, and a pattern an answer to any of its parts
+    shows: a unit fits when it has what one of the question words asks for."""
+    found: list[tuple[str, re.Pattern | None]] = []
+    for part in split_parts(text):
+        found += [next(((n, p) for n, asks, p in _TYPES if asks.search(part)), ("", None))]
+    kind = next((n for n, _ in found if n), "")
+    patterns = list(dict.fromkeys(p for _, p in found if p is not None))
+    if len(patterns) <= 1:
+        return kind, patterns[0] if patterns else None
+    return kind, re.compile("|".join(f"(?{'i' if p.flags & re.I else ''}:{p.pattern})"
+                                     for p in patterns))
 
 
 _QUESTION_WORDS = {"wer", "wann", "wo", "was", "wie", "welche", "welcher", "welches", "warum"}

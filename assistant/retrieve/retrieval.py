@@ -12,8 +12,12 @@ from dataclasses import dataclass
 from assistant.indexing.embeddings import Embedder
 from assistant.indexing.lexical import LexicalIndex
 from assistant.indexing.store import VectorStore
+from assistant.retrieve.followup import asked_parts
 from assistant.text.dates import spell_out_dates
 from assistant.types import Chunk, Hit
+
+
+PART_HITS = 2  # passages added for each part of a question joining several
 
 
 @dataclass(frozen=True)
@@ -55,9 +59,24 @@ class HybridRetriever:
         its new version was not yet found), retrieval runs again, up to three times."""
         for _ in range(3):
             before = self.lexical.version()
-            hits = self._retrieve(question, k)
+            hits = self._with_parts(question, k)
             if self.lexical.version() == before:
                 break
+        return hits
+
+    def _with_parts(self, question: str, k: int) -> list[Hit]:
+        """The k best chunks for the whole question, and for a question joining several
+        ("Welches Amt ist zuständig und wer vertritt ...?") the PART_HITS best of each part
+        that the whole did not bring: its second half may sit in another document."""
+        hits = self._retrieve(question, k)
+        parts = asked_parts(question)
+        if len(parts) < 2:
+            return hits
+        seen = {h.chunk.id for h in hits}
+        for part in parts:
+            extra = [h for h in self._retrieve(part, k) if h.chunk.id not in seen][:PART_HITS]
+            hits += extra
+            seen |= {h.chunk.id for h in extra}
         return hits
 
     def _retrieve(self, question: str, k: int) -> list[Hit]:

@@ -169,6 +169,36 @@ def test_a_two_part_question_is_answered_by_a_unit_for_each_part():
     assert "Bürgeramt" not in a.text  # adds nothing that was asked
 
 
+def test_each_part_of_a_two_part_question_is_answered_as_a_question_of_its_own():
+    # The whole question is answered by the office; the deputy sentence shares too little of
+    # it to join, but "wer vertritt die Sachbearbeitung?" asked alone is answered by it.
+    office = "Für Baugenehmigungen ist das Bauordnungsamt (Amt 63) zuständig."
+    signing = ("Die Zeichnungsbefugnis im Baugenehmigungsverfahren ist wie folgt geregelt:\n"
+               "• Eingangsbestätigungen und Nachforderungen zeichnet die Sachbearbeitung.\n"
+               "• Baugenehmigungen zeichnet die Sachgebietsleitung.")
+    deputy = "Im Verhinderungsfall wird die Sachbearbeitung durch Frau Dr. Petersen vertreten."
+    stats = _stats({"z1": office, "d1": signing, "d2": deputy})
+    hits = [_hit("z1", office, 1, 0.88), _hit("d1", signing, 2, 0.88, role="list"),
+            _hit("d2", deputy, 3, 0.86)]
+    question = "Welches Amt ist für Baugenehmigungen zuständig und wer vertritt die Sachbearbeitung?"
+    a = ExtractiveAnswerer(stats).answer(question, hits)
+    assert "Bauordnungsamt (Amt 63)" in a.text and "Frau Dr. Petersen" in a.text
+    assert {1, 3} <= {c.page for c in a.citations}
+
+
+def test_a_deadline_answers_bis_wann():
+    # "Bis wann ...?" asks for a date or a time span, and a deadline without a year is one
+    where = "Den Antrag auf Erstattung reichen Sie beim Hauptamt der Stadtverwaltung ein."
+    when = ("Der Antrag auf Erstattung ist spätestens drei Monate nach Ablauf des "
+            "Kalendervierteljahres einzureichen.")
+    stats = _stats({"k1": where, "k2": when})
+    hits = [_hit("k1", where, 1, 0.89), _hit("k2", when, 2, 0.87)]
+    a = ExtractiveAnswerer(stats).answer("Bis wann muss der Antrag auf Erstattung eingereicht werden?",
+                                         hits)
+    assert not a.refused and a.text.startswith("Der Antrag auf Erstattung ist spätestens drei")
+    assert a.why["unit"]["features"]["fits_type"] == 1.0
+
+
 def test_the_sentence_naming_the_askers_situation_comes_with_what_to_do():
     # the question restates the situation; the instruction that follows holds the answer
     dns = ("Falls in Ihrem Netzwerk DNS-Anfragen nach außen geblockt werden, muss ein anderer "

@@ -6,6 +6,7 @@ import pytest
 from assistant.answer.generation import GenerationError
 from assistant.retrieve.followup import (
     Followup,
+    asked_parts,
     list_items,
     needs_history,
     resolve,
@@ -114,6 +115,24 @@ def test_an_answer_without_a_citation_names_nothing():
                                "content": "Dazu enthalten die Quellen keine Angaben."}]
     f = rewrite("Und der zweite?", refused)
     assert f.question == f.query == "Und der zweite? (Welche Landkreise waren Modellkommunen?)"
+
+
+@pytest.mark.parametrize(("question", "parts"), [
+    ("Welches Amt ist für Baugenehmigungen zuständig und wer vertritt die Sachbearbeitung?",
+     ["Welches Amt ist für Baugenehmigungen zuständig", "wer vertritt die Sachbearbeitung?"]),
+    # a part without words of its own is read with the first, as a follow-up with its question
+    ("Wo reiche ich die Fahrtkosten ein, und bis wann?",
+     ["Wo reiche ich die Fahrtkosten ein", "bis wann? (Wo reiche ich die Fahrtkosten ein)"]),
+    ("Wer lud ein? Und wann fand das Treffen statt?",
+     ["Wer lud ein?", "wann fand das Treffen statt?"]),
+    # one question: "und" joins words, not questions
+    ("Welche Rechte und Pflichten hat der Product Owner?",
+     ["Welche Rechte und Pflichten hat der Product Owner?"]),
+    ("Was muss ich prüfen, ob und wie ein Antrag gestellt wird?",
+     ["Was muss ich prüfen, ob und wie ein Antrag gestellt wird?"]),
+])
+def test_a_question_joining_several_is_split_into_its_parts(question, parts):
+    assert asked_parts(question) == parts
 
 
 def test_list_items_of_bullets_and_of_a_sentence():

@@ -2,8 +2,10 @@
 
 import pytest
 
+from assistant.pipeline import build_pipeline
 from assistant.retrieve.retrieval import FusionParams, fuse
 from assistant.types import Chunk
+from tests.conftest import make_settings
 
 
 def _c(i: str) -> Chunk:
@@ -49,3 +51,23 @@ def test_hits_carry_both_scores_and_pages_are_none_for_the_web_page(fake_pipelin
     assert hits[0].dense is not None and hits[0].lexical is not None
     assert hits[0].chunk.page is None
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_each_part_of_a_two_part_question_brings_its_own_passage(tmp_path, fake_embedder):
+    # The whole question's words pull the office paragraph and its neighbours; the deputy
+    # sits in another document and is found only by the part that asks for it.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "zustaendigkeit.md").write_text(
+        "# Zuständigkeiten\n\nFür Baugenehmigungen ist das Bauordnungsamt zuständig.\n\n"
+        "# Bauberatung\n\nDas Bauordnungsamt berät zu Baugenehmigungen und Bauanträgen.\n\n"
+        "# Gebühren\n\nFür Baugenehmigungen erhebt das Bauordnungsamt Gebühren.\n", "utf-8")
+    (docs / "vertretung.md").write_text(
+        "# Vertretung\n\nDie Sachbearbeitung vertritt im Verhinderungsfall Frau Petersen.\n", "utf-8")
+    p = build_pipeline(make_settings(tmp_path, docs, top_k=1), embedder=fake_embedder)
+    p.ingest([docs], progress=False)
+    question = "Welches Amt ist für Baugenehmigungen zuständig und wer vertritt die Sachbearbeitung?"
+    texts = [h.chunk.text for h in p.retrieve(question)]
+    assert any("Bauordnungsamt zuständig" in t for t in texts)
+    assert any("Frau Petersen" in t for t in texts)
+    assert len(p.retrieve("Wer vertritt die Sachbearbeitung?")) == 1  # one part: k hits
