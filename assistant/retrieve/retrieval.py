@@ -16,7 +16,6 @@ from assistant.retrieve.followup import asked_parts
 from assistant.text.dates import spell_out_dates
 from assistant.types import Chunk, Hit
 
-
 PART_HITS = 2  # passages added for each part of a question joining several
 
 
