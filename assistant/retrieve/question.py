@@ -138,7 +138,7 @@ def analyze_question(text: str, stats: TermStats) -> Question:
             + tuple((v, 1.0) for v in variants)
         known = t not in df_zero or bool(variants) or stats.is_variant_of_indexed(t)
         needs.append(AskedTerm(t, w, forms, known, t in nouns))
-    kind, looks_like = _answer_type(text)
+    kind, looks_like = answer_type(text)
     return Question(text, tuple(needs), kind, looks_like)
 
 
@@ -156,7 +156,7 @@ def split_parts(text: str) -> list[str]:
     return [p for p in parts if p] or [text]
 
 
-def _answer_type(text: str) -> tuple[str, re.Pattern | None]:
+def answer_type(text: str) -> tuple[str, re.Pattern | None]:
     """The answer type of the (first) question, and a pattern an answer to any of its parts
     shows: a unit fits when it has what one of the question words asks for."""
     found: list[tuple[str, re.Pattern | None]] = []
