@@ -155,7 +155,8 @@ def build_pipeline(settings: Settings, embedder: Embedder | None = None,
     generator = generator or build_generator(settings)
     if generator is not None:
         answerers["llm"] = LlmAnswerer(generator, extractive, settings.llm_max_tokens,
-                                       settings.llm_temperature, settings.llm_budget_tokens)
+                                       settings.llm_temperature, settings.llm_budget_tokens,
+                                       settings.llm_answer_seconds)
     return Pipeline(settings, embedder, store, lexical, retriever, answerers)
 
 

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(200, description="Höchstzahl erzeugter Tokens je Antwort.")
     llm_temperature: float = Field(0.0, description="Temperatur der Erzeugung (0: dieselbe Frage, "
                                    "dieselbe Antwort).")
+    llm_answer_seconds: float = Field(9.0, description="Zeitgrenze einer Antwort im Modus 'llm' "
+                                      "in Sekunden: dann wird das Modell angehalten; ein Satz, den "
+                                      "es nicht zu Ende schrieb, wird nicht gezeigt (0: keine).")
     llm_budget_tokens: int = Field(250, description="Token-Budget für die Belegeinheiten im Prompt "
                                    "(250 statt 400: gleich gut oder besser auf seed und "
                                    "statutes/tuning, und schneller).")

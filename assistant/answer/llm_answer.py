@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
@@ -50,9 +51,11 @@ class LlmAnswerer:
     """Generate with the configured backend, verify each sentence, fall back to extractive."""
 
     def __init__(self, generator: Generator, fallback: ExtractiveAnswerer, max_tokens: int = 200,
-                 temperature: float = 0.0, budget_tokens: int = 250) -> None:
+                 temperature: float = 0.0, budget_tokens: int = 250,
+                 answer_seconds: float = 0.0) -> None:
         self.generator, self.fallback = generator, fallback
         self.max_tokens, self.temperature, self.budget_tokens = max_tokens, temperature, budget_tokens
+        self.answer_seconds = answer_seconds  # the model is stopped after this (0: never)
 
     def answer(self, question: str, hits: Sequence[Hit], history: Sequence[dict] = ()) -> Answer:
         """A verified answer in the model's words, the extractive answer, or a refusal: the
@@ -64,6 +67,7 @@ class LlmAnswerer:
         """Each verified sentence as soon as the model has written it (markers numbered as in the
         final answer), then the Answer, whose text is exactly the pieces joined. Nothing is shown
         before the first sentence is known not to be the model's refusal."""
+        started = time.monotonic()
         extractive, ranked = self.fallback.decide(question, hits, history)
         if extractive.refused:
             yield from replay(extractive)  # the evidence gate is the same in every mode
@@ -73,8 +77,9 @@ class LlmAnswerer:
         shown, raw, report = CheckedSentences(hits, question), [], {}
         size = {"prompt_tokens": sum(estimate_tokens(m["content"]) for m in messages)}
         pieces = self.generator.stream(messages, self.max_tokens, self.temperature)
+        until = started + self.answer_seconds if self.answer_seconds > 0 else None
         try:
-            for sentence in _sentences(pieces, raw):
+            for sentence in _sentences(_until(pieces, until, report), raw):
                 refusal = NO_ANSWER.rstrip(".") in sentence
                 if refusal and not shown.pieces:
                     break  # stop the model: its refusal is never shown as an answer
@@ -86,19 +91,22 @@ class LlmAnswerer:
         finally:
             getattr(pieces, "close", lambda: None)()
         said = "".join(raw).strip()
-        if not shown.pieces and (report or not said or NO_ANSWER.rstrip(".") in said):
-            why = "Das Sprachmodell brach ab." if report else \
+        if not shown.pieces and ("generation_error" in report or not said
+                                 or NO_ANSWER.rstrip(".") in said):
+            why = "Das Sprachmodell brach ab." if "generation_error" in report else \
                 "Das Sprachmodell lehnte ab, obwohl die Quellen passen."
             yield from replay(_fallback(extractive, why, report | size))
             return
         report |= shown.report() | {"model_answer": said} | size
         if not shown.pieces:
-            yield from replay(_fallback(extractive, "Keine Aussage des Sprachmodells war belegt.",
-                                        report))
+            why = f"Das Sprachmodell schrieb in {self.answer_seconds:g} s keine belegte Aussage." \
+                if report.get("stopped_at_time_limit") else "Keine Aussage des Sprachmodells war belegt."
+            yield from replay(_fallback(extractive, why, report))
             return
         spans = shown.quote_spans()  # every sentence the verifier relied on is in the quote
         evidence = _quotes(extractive, hits)
-        added = self._omitted(question, evidence, " ".join(shown.kept), spans)
+        added = self._omitted(question, evidence, " ".join(shown.kept), spans,
+                              cut=bool(report.get("stopped_at_time_limit")))
         for n, quote, _ in added:
             yield shown.show(f"{SUPPLEMENT} „{quote}“ [{n}]")
         for n, _, (i, j) in evidence:  # and so is the evidence the ranking found, shown or drawn on
@@ -109,17 +117,21 @@ class LlmAnswerer:
             "fallback": None, "supplemented": [quote for _, quote, _ in added]})
 
     def _omitted(self, question: str, quotes: list[Quote], text: str,
-                 relied_on: dict[int, tuple[int, int]]) -> list[Quote]:
+                 relied_on: dict[int, tuple[int, int]], cut: bool = False) -> list[Quote]:
         """Extractive evidence the model's answer leaves out: the quotes with asked-for facts it
         does not say, and those no sentence it wrote rests on (`relied_on`: the span of each
         passage the verifier found its sentences in), so an answer drawn from other evidence
-        never hides what the ranking found best."""
+        never hides what the ranking found best. An answer the time limit `cut` short has drawn
+        on a quote only where its sentences cover all of it."""
         q = analyze_question(question, self.fallback.stats)
         said = set(analyze(question)) | set(analyze(text))
 
         def drawn_on(n: int, span: tuple[int, int]) -> bool:
             rel = relied_on.get(n)
-            return rel is not None and span[0] < rel[1] and rel[0] < span[1]
+            if rel is None:
+                return False
+            return rel[0] <= span[0] and span[1] <= rel[1] if cut else \
+                span[0] < rel[1] and rel[0] < span[1]
         return [(n, quote, span) for n, quote, span in quotes if not drawn_on(n, span)
                 or q.kind in FACT_KINDS and any(not toks <= said for _, toks in asked_facts(q, quote))]
 
@@ -247,6 +259,16 @@ class CheckedSentences:
 
     def report(self) -> dict:
         return Verification(tuple(self.checks)).to_json()
+
+
+def _until(pieces: Iterable[str], until: float | None, report: dict) -> Iterator[str]:
+    """The model's pieces up to the answer's time limit (`until`, a monotonic time; None: no
+    limit). A sentence the limit cuts off is not shown, as one the token limit cuts off."""
+    for piece in pieces:
+        yield piece
+        if until is not None and time.monotonic() >= until:
+            report["stopped_at_time_limit"] = True
+            return
 
 
 def _sentences(pieces: Iterable[str], raw: list[str]) -> Iterator[str]:

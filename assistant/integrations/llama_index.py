@@ -70,7 +70,8 @@ class VerifiedQueryEngine(BaseQueryEngine):
         s = pipeline.settings
         self.pipeline, self.top_k = pipeline, top_k or s.top_k
         self.answerer = LlmAnswerer(LlamaIndexGenerator(llm), pipeline.answerers["extractive"],
-                                    s.llm_max_tokens, s.llm_temperature, s.llm_budget_tokens)
+                                    s.llm_max_tokens, s.llm_temperature, s.llm_budget_tokens,
+                                    s.llm_answer_seconds)
 
     @classmethod
     def from_index(cls, index_dir: str | Path, llm: LLM, top_k: int | None = None,

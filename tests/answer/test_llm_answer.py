@@ -202,3 +202,62 @@ def test_an_older_version_stays_out_of_the_prompt():
         _, ranked = ExtractiveAnswerer(lex).decide(question, hits)
         _, texts = unit_context(ranked, hits, 250)
         assert fee in " ".join(texts) and old not in " ".join(texts), (question, texts)
+
+
+class SlowGenerator(ScriptedGenerator):
+    """Writes its reply word by word, `delay` seconds per word, as a busy CPU would."""
+
+    def __init__(self, reply: str, delay: float) -> None:
+        super().__init__(reply)
+        self.delay, self.words = delay, 0
+
+    def stream(self, messages, max_tokens, temperature):
+        import time
+
+        for piece in super().stream(messages, max_tokens, temperature):
+            time.sleep(self.delay)
+            self.words += 1
+            yield piece
+
+
+def test_the_time_limit_stops_the_model_and_shows_only_its_finished_sentences(
+        tmp_path: Path, corpus_copy: Path, fake_embedder):
+    first = "Herr Kahlen nahm am 13. Juni 2016 teil [1]."  # 9 words
+    reply = first + " Herr Schlusche kam aus der Metropolregion Rhein-Neckar dazu" + " und" * 60
+    gen = SlowGenerator(reply, delay=0.05)
+    settings = make_settings(tmp_path, corpus_copy, answer_mode="llm", llm_answer_seconds=1.5)
+    p = build_pipeline(settings, embedder=fake_embedder, generator=gen)
+    p.ingest(progress=False)
+    a = p.ask(QUESTION)
+    assert a.text.startswith("Herr Kahlen nahm am 13. Juni 2016 teil. [1]")
+    assert "Metropolregion" not in a.text.split("Laut Quelle")[0]  # the cut sentence is not shown
+    assert a.verification["stopped_at_time_limit"] is True and a.verification["fallback"] is None
+    assert gen.words < 40  # the model was stopped, not read to its end
+
+
+def test_a_model_that_writes_nothing_verified_in_time_gives_the_extractive_answer(
+        tmp_path: Path, corpus_copy: Path, fake_embedder):
+    gen = SlowGenerator("Die Teilnehmer waren" + " sehr" * 60 + " zahlreich [1].", delay=0.05)
+    settings = make_settings(tmp_path, corpus_copy, answer_mode="llm", llm_answer_seconds=1.0)
+    p = build_pipeline(settings, embedder=fake_embedder, generator=gen)
+    p.ingest(progress=False)
+    a = p.ask(QUESTION)
+    assert "Staatsrat Lühr" in a.text  # the extractive answer
+    assert a.verification["fallback"] == "Das Sprachmodell schrieb in 1 s keine belegte Aussage."
+
+
+def test_an_answer_cut_short_keeps_the_evidence_it_had_no_time_to_say(
+        tmp_path: Path, corpus_copy: Path, fake_embedder):
+    # The model's first sentence rests on the first of the two evidence sentences; the limit
+    # stops it before the second ("Darin wurde die Bitte formuliert, ..."), so that one is
+    # quoted.
+    reply = ("Im Februar 2016 wurde ein gemeinsamer Brief an Herrn Staatssekretär Klaus Vitt "
+             "gesendet [1]. Darin wurde die Bitte formuliert" + " und so weiter" * 30)
+    gen = SlowGenerator(reply, delay=0.05)
+    settings = make_settings(tmp_path, corpus_copy, answer_mode="llm", llm_answer_seconds=1.5)
+    p = build_pipeline(settings, embedder=fake_embedder, generator=gen)
+    p.ingest(progress=False)
+    a = p.ask("Was stand im Brief an Staatssekretär Vitt vom Februar 2016?")
+    assert a.text.startswith("Im Februar 2016 wurde ein gemeinsamer Brief an Herrn Staatssekretär")
+    assert a.verification["stopped_at_time_limit"] is True
+    assert "Laut Quelle: „Im Februar 2016" in a.text and "die Einbindung der Erprobungsräume" in a.text
