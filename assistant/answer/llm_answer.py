@@ -15,6 +15,7 @@ model never reads an older version of a document beside the one in force (or ask
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -67,7 +68,6 @@ class LlmAnswerer:
         """Each verified sentence as soon as the model has written it (markers numbered as in the
         final answer), then the Answer, whose text is exactly the pieces joined. Nothing is shown
         before the first sentence is known not to be the model's refusal."""
-        started = time.monotonic()
         extractive, ranked = self.fallback.decide(question, hits, history)
         if extractive.refused:
             yield from replay(extractive)  # the evidence gate is the same in every mode
@@ -76,8 +76,12 @@ class LlmAnswerer:
         messages = build_messages(question, texts, history, self.budget_tokens, numbers=numbers)
         shown, raw, report = CheckedSentences(hits, question), [], {}
         size = {"prompt_tokens": sum(estimate_tokens(m["content"]) for m in messages)}
+        # a model process still loading: the time limit counts from when it can answer (if it
+        # cannot, the stream below raises that again, and the extractive answer stands in)
+        with contextlib.suppress(GenerationError):
+            getattr(self.generator, "wait_ready", lambda: None)()
+        until = time.monotonic() + self.answer_seconds if self.answer_seconds > 0 else None
         pieces = self.generator.stream(messages, self.max_tokens, self.temperature)
-        until = started + self.answer_seconds if self.answer_seconds > 0 else None
         try:
             for sentence in _sentences(_until(pieces, until, report), raw):
                 refusal = NO_ANSWER.rstrip(".") in sentence
@@ -259,6 +263,19 @@ class CheckedSentences:
 
     def report(self) -> dict:
         return Verification(tuple(self.checks)).to_json()
+
+
+def warm_up(generator: Generator) -> None:
+    """Let a model that has just started read the fixed system prompt once (one token
+    written): its weights are paged in and the prompt stays in llama.cpp's cache, so the first
+    question after a start is answered as fast as the rest (cold, its first token came after
+    9 s). A failure is only logged: the question that follows reports it."""
+    try:
+        getattr(generator, "wait_ready", lambda: None)()
+        for _ in generator.stream(build_messages("Wer?", ["Test."]), 1, 0.0):
+            pass
+    except GenerationError as e:
+        log.warning("Das Sprachmodell ließ sich nicht vorwärmen: %s", e)
 
 
 def _until(pieces: Iterable[str], until: float | None, report: dict) -> Iterator[str]:

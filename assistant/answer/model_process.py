@@ -308,6 +308,10 @@ class SupervisedGenerator:
             self._client.close()
         self.process.stop()
 
+    def wait_ready(self) -> None:
+        """Wait until the model process can answer (it may be starting or restarting)."""
+        self.process.url()
+
     def stream(self, messages: list[Message], max_tokens: int, temperature: float) -> Iterator[str]:
         """The server's answer pieces; German errors when it is down, crashes or hangs."""
         base = self.process.url()

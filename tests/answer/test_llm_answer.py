@@ -261,3 +261,34 @@ def test_an_answer_cut_short_keeps_the_evidence_it_had_no_time_to_say(
     assert a.text.startswith("Im Februar 2016 wurde ein gemeinsamer Brief an Herrn Staatssekretär")
     assert a.verification["stopped_at_time_limit"] is True
     assert "Laut Quelle: „Im Februar 2016" in a.text and "die Einbindung der Erprobungsräume" in a.text
+
+
+def test_warm_up_reads_the_system_prompt_of_every_question_once():
+    from assistant.answer.generation import GenerationError
+    from assistant.answer.llm_answer import warm_up
+    from assistant.answer.prompt import build_messages
+
+    class Recording(ScriptedGenerator):
+        def __init__(self):
+            super().__init__("Test")
+            self.ready_waited, self.max_tokens = False, []
+
+        def wait_ready(self):
+            self.ready_waited = True
+
+        def stream(self, messages, max_tokens, temperature):
+            self.max_tokens.append(max_tokens)
+            yield from super().stream(messages, max_tokens, temperature)
+
+    gen = Recording()
+    warm_up(gen)
+    asked = build_messages(QUESTION, ["Herr Kahlen nahm teil."])
+    assert gen.ready_waited and gen.max_tokens == [1]
+    assert gen.prompts[0][0] == asked[0]  # the same system prompt: llama.cpp keeps it cached
+
+    class Down:
+        def stream(self, messages, max_tokens, temperature):
+            raise GenerationError("Das Sprachmodell ist noch nicht bereit.")
+            yield
+
+    warm_up(Down())  # only logged: the next question reports it

@@ -354,10 +354,12 @@ def first_piece_before_the_end(tmp_path: Path, generator, embedder, question: st
         name = generator.name
 
         def stream(self, messages, max_tokens, temperature):
-            for token in generator.stream(messages, max_tokens, temperature):
-                log.append(("token", token))
-                yield token
-            log.append(("end", ""))
+            try:
+                for token in generator.stream(messages, max_tokens, temperature):
+                    log.append(("token", token))
+                    yield token
+            finally:  # the model ended, or was stopped (the answer's time limit)
+                log.append(("end", ""))
 
     p = seeded_pipeline(tmp_path, embedder, generator=Logged(), answer_mode="llm")
     pieces, answer = consume(p.stream(question), log)
@@ -366,11 +368,12 @@ def first_piece_before_the_end(tmp_path: Path, generator, embedder, question: st
     said = report.get("model_answer", "")
     assert not (answer.refused or report.get("fallback") or not pieces), \
         f"Keine Antwort des Modells gezeigt ({report.get('fallback')}): {said!r}"
-    splitter = SentenceSplitter()
-    written = [re.sub(r"\s?\[[\d,\s]*\]", "", s).strip() for s in splitter.feed(said) + splitter.finish()]
+    plain = re.sub(r"\s?\[[\d,\s]*\]", "", said)
     shown_first = re.sub(r"\s?\[\d+\]", "", pieces[0]).strip()
-    # the question asks for two sentences: with one, streaming would be unproven
-    assert written.index(shown_first) < len(written) - 1, \
+    # the question asks for two sentences: with one, streaming would be unproven (the second
+    # may be one the answer's time limit cut off, and so not shown)
+    after = plain[plain.index(shown_first) + len(shown_first):]
+    assert len(re.findall(r"\w+", after)) >= 3, \
         f"Der erste belegte Satz war der letzte des Modells: {said!r}"
     assert log.index(("piece", pieces[0])) < log.index(("end", "")), log
 
