@@ -98,13 +98,14 @@ class LlmAnswerer:
         if not shown.pieces and ("generation_error" in report or not said
                                  or NO_ANSWER.rstrip(".") in said):
             why = "Das Sprachmodell brach ab." if "generation_error" in report else \
+                self._too_slow() if report.get("stopped_at_time_limit") and not said else \
                 "Das Sprachmodell lehnte ab, obwohl die Quellen passen."
             yield from replay(_fallback(extractive, why, report | size))
             return
         report |= shown.report() | {"model_answer": said} | size
         if not shown.pieces:
-            why = f"Das Sprachmodell schrieb in {self.answer_seconds:g} s keine belegte Aussage." \
-                if report.get("stopped_at_time_limit") else "Keine Aussage des Sprachmodells war belegt."
+            why = self._too_slow() if report.get("stopped_at_time_limit") \
+                else "Keine Aussage des Sprachmodells war belegt."
             yield from replay(_fallback(extractive, why, report))
             return
         spans = shown.quote_spans()  # every sentence the verifier relied on is in the quote
@@ -119,6 +120,9 @@ class LlmAnswerer:
         _, citations = cite(" ".join(shown.kept), hits, spans)
         yield Answer("".join(shown.pieces), citations, refused=False, verification=report | {
             "fallback": None, "supplemented": [quote for _, quote, _ in added]})
+
+    def _too_slow(self) -> str:
+        return f"Das Sprachmodell schrieb in {self.answer_seconds:g} s keine belegte Aussage."
 
     def _omitted(self, question: str, quotes: list[Quote], text: str,
                  relied_on: dict[int, tuple[int, int]], cut: bool = False) -> list[Quote]:
