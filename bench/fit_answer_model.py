@@ -159,7 +159,8 @@ def collect(shared: Path, out: Path) -> tuple[list[Example], list[Example]]:
 def _refeature(e: Example) -> Example:
     """A cached example with its question's type and its units' features as the code computes
     them now (the retrieval is what is reused; the units and their labels stay the same)."""
-    q = replace(e.q, **dict(zip(("kind", "looks_like"), answer_type(e.q.text), strict=True)))
+    kind, looks_like = answer_type(e.q.text)
+    q = replace(e.q, kind=kind, looks_like=looks_like)
     us = units(q, e.hits)
     assert [(u.rank, u.span) for u in us] == [(u.rank, u.span) for u in e.us]
     return replace(e, q=q, us=us, x=np.array([u.features.vector() for u in us]))

@@ -79,7 +79,7 @@ class LlmAnswerer:
         # a model process still loading: the time limit counts from when it can answer (if it
         # cannot, the stream below raises that again, and the extractive answer stands in)
         with contextlib.suppress(GenerationError):
-            getattr(self.generator, "wait_ready", lambda: None)()
+            _wait_ready(self.generator)
         until = time.monotonic() + self.answer_seconds if self.answer_seconds > 0 else None
         pieces = self.generator.stream(messages, self.max_tokens, self.temperature)
         try:
@@ -95,18 +95,9 @@ class LlmAnswerer:
         finally:
             getattr(pieces, "close", lambda: None)()
         said = "".join(raw).strip()
-        if not shown.pieces and ("generation_error" in report or not said
-                                 or NO_ANSWER.rstrip(".") in said):
-            why = "Das Sprachmodell brach ab." if "generation_error" in report else \
-                self._too_slow() if report.get("stopped_at_time_limit") and not said else \
-                "Das Sprachmodell lehnte ab, obwohl die Quellen passen."
-            yield from replay(_fallback(extractive, why, report | size))
-            return
         report |= shown.report() | {"model_answer": said} | size
         if not shown.pieces:
-            why = self._too_slow() if report.get("stopped_at_time_limit") \
-                else "Keine Aussage des Sprachmodells war belegt."
-            yield from replay(_fallback(extractive, why, report))
+            yield from replay(_fallback(extractive, self._why_fallback(report, said), report))
             return
         spans = shown.quote_spans()  # every sentence the verifier relied on is in the quote
         evidence = _quotes(extractive, hits)
@@ -121,8 +112,15 @@ class LlmAnswerer:
         yield Answer("".join(shown.pieces), citations, refused=False, verification=report | {
             "fallback": None, "supplemented": [quote for _, quote, _ in added]})
 
-    def _too_slow(self) -> str:
-        return f"Das Sprachmodell schrieb in {self.answer_seconds:g} s keine belegte Aussage."
+    def _why_fallback(self, report: dict, said: str) -> str:
+        """Why nothing of the model's is shown (the extractive answer stands in)."""
+        if "generation_error" in report:
+            return "Das Sprachmodell brach ab."
+        if report.get("stopped_at_time_limit"):
+            return f"Das Sprachmodell schrieb in {self.answer_seconds:g} s keine belegte Aussage."
+        if not said or NO_ANSWER.rstrip(".") in said:
+            return "Das Sprachmodell lehnte ab, obwohl die Quellen passen."
+        return "Keine Aussage des Sprachmodells war belegt."
 
     def _omitted(self, question: str, quotes: list[Quote], text: str,
                  relied_on: dict[int, tuple[int, int]], cut: bool = False) -> list[Quote]:
@@ -275,11 +273,16 @@ def warm_up(generator: Generator) -> None:
     question after a start is answered as fast as the rest (cold, its first token came after
     9 s). A failure is only logged: the question that follows reports it."""
     try:
-        getattr(generator, "wait_ready", lambda: None)()
+        _wait_ready(generator)
         for _ in generator.stream(build_messages("Wer?", ["Test."]), 1, 0.0):
             pass
     except GenerationError as e:
         log.warning("Das Sprachmodell ließ sich nicht vorwärmen: %s", e)
+
+
+def _wait_ready(generator: Generator) -> None:
+    """Wait for a local model process that is (re)starting; other backends are always ready."""
+    getattr(generator, "wait_ready", lambda: None)()
 
 
 def _until(pieces: Iterable[str], until: float | None, report: dict) -> Iterator[str]:

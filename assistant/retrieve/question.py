@@ -159,9 +159,8 @@ def split_parts(text: str) -> list[str]:
 def answer_type(text: str) -> tuple[str, re.Pattern | None]:
     """The answer type of the (first) question, and a pattern an answer to any of its parts
     shows: a unit fits when it has what one of the question words asks for."""
-    found: list[tuple[str, re.Pattern | None]] = []
-    for part in split_parts(text):
-        found += [next(((n, p) for n, asks, p in _TYPES if asks.search(part)), ("", None))]
+    found = [next(((n, p) for n, asks, p in _TYPES if asks.search(part)), ("", None))
+             for part in split_parts(text)]
     kind = next((n for n, _ in found if n), "")
     patterns = list(dict.fromkeys(p for _, p in found if p is not None))
     if len(patterns) <= 1:
