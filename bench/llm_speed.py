@@ -32,6 +32,7 @@ from assistant.answer.model_process import (  # noqa: E402
     ModelProcess,
     ServerConfig,
     SupervisedGenerator,
+    fast_library,
 )
 from assistant.answer.modelfile import resolve_model  # noqa: E402
 from assistant.pipeline import build_pipeline  # noqa: E402
@@ -88,6 +89,8 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--budget", type=int, default=None,
                     help="token budget for the sources (default: the setting llm_budget_tokens)")
+    ap.add_argument("--portable", action="store_true",
+                    help="the portable build even where the AVX-512 build runs (as the app does)")
     ap.add_argument("--rounds", type=int, default=2, help="passes over the questions")
     ap.add_argument("--index", type=Path, default=None, help="index folder (default: temporary)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
@@ -98,7 +101,9 @@ def main() -> int:
                         index_dir=args.index or Path(tempfile.mkdtemp(prefix="llm-bench-")),
                         **({"llm_budget_tokens": args.budget} if args.budget else {}))
     model = resolve_model(args.model, settings.llm_cache_dir)
-    process = ModelProcess(ServerConfig(model, threads=args.threads, n_batch=args.batch))
+    process = ModelProcess(ServerConfig(model, threads=args.threads, n_batch=args.batch,
+                                        lib_path=None if args.portable else fast_library()))
+    build = "AVX-512" if process.config.lib_path else "portabel"
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     process.start(wait=True)
@@ -118,7 +123,7 @@ def main() -> int:
 
     load_after = os.getloadavg()[0]
     print(f"\nModell: {model.name} ({model.stat().st_size / 1e9:.2f} GB), {args.threads} Threads, "
-          f"n_batch {args.batch}, Quellen-Budget {settings.llm_budget_tokens} Tokens, "
+          f"n_batch {args.batch}, Build {build}, Quellen-Budget {settings.llm_budget_tokens} Tokens, "
           f"{platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} Kerne; Systemlast (1 min) vorher {load_before:.1f}, nachher "
           f"{load_after:.1f}")
@@ -147,7 +152,7 @@ def main() -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"model": model.name, "model_bytes": model.stat().st_size, "threads": args.threads,
-              "n_batch": args.batch, "budget_tokens": settings.llm_budget_tokens,
+              "n_batch": args.batch, "build": build, "budget_tokens": settings.llm_budget_tokens,
               "cpu_count": os.cpu_count(), "cpu": _cpu_name(),
               "loadavg_before": round(load_before, 2), "loadavg_after": round(load_after, 2),
               "summary": summary, "prefill": prefill, "answers": rows}
