@@ -101,8 +101,7 @@ class LlmAnswerer:
             return
         spans = shown.quote_spans()  # every sentence the verifier relied on is in the quote
         evidence = _quotes(extractive, hits)
-        added = self._omitted(question, evidence, " ".join(shown.kept), spans,
-                              cut=bool(report.get("stopped_at_time_limit")))
+        added = self._omitted(question, evidence, " ".join(shown.kept), spans)
         for n, quote, _ in added:
             yield shown.show(f"{SUPPLEMENT} „{quote}“ [{n}]")
         for n, _, (i, j) in evidence:  # and so is the evidence the ranking found, shown or drawn on
@@ -123,21 +122,18 @@ class LlmAnswerer:
         return "Keine Aussage des Sprachmodells war belegt."
 
     def _omitted(self, question: str, quotes: list[Quote], text: str,
-                 relied_on: dict[int, tuple[int, int]], cut: bool = False) -> list[Quote]:
+                 relied_on: dict[int, tuple[int, int]]) -> list[Quote]:
         """Extractive evidence the model's answer leaves out: the quotes with asked-for facts it
-        does not say, and those no sentence it wrote rests on (`relied_on`: the span of each
-        passage the verifier found its sentences in), so an answer drawn from other evidence
-        never hides what the ranking found best. An answer the time limit `cut` short has drawn
-        on a quote only where its sentences cover all of it."""
+        does not say, and those its sentences do not rest on as a whole (`relied_on`: the span
+        of each passage the verifier found its sentences in), so an answer drawn from other
+        evidence, or from one sentence of a quote ("Die Städte Halle (Saale), …" without "In zwei
+        Staffeln wurden …"), never hides what the ranking found best."""
         q = analyze_question(question, self.fallback.stats)
         said = set(analyze(question)) | set(analyze(text))
 
         def drawn_on(n: int, span: tuple[int, int]) -> bool:
             rel = relied_on.get(n)
-            if rel is None:
-                return False
-            return rel[0] <= span[0] and span[1] <= rel[1] if cut else \
-                span[0] < rel[1] and rel[0] < span[1]
+            return rel is not None and rel[0] <= span[0] and span[1] <= rel[1]
         return [(n, quote, span) for n, quote, span in quotes if not drawn_on(n, span)
                 or q.kind in FACT_KINDS and any(not toks <= said for _, toks in asked_facts(q, quote))]
 
