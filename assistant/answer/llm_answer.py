@@ -33,6 +33,7 @@ from assistant.answer.verify import (
     SentenceCheck,
     Verification,
     check_sentence,
+    claim_of,
     facts,
     prepare,
     support_span,
@@ -43,6 +44,10 @@ from assistant.types import Answer, Hit
 
 log = logging.getLogger(__name__)
 MIN_WORDS = 3  # a shown sentence has at least a subject, a verb and what it says
+# A German sentence begins with a capital letter, or with a name written in lower case: one with
+# a digit, a capital, a dot, a hyphen or a slash inside ("ldap2bind", "iPXE", "debian-edu-config").
+# "und sagen, dass das Skript …" or "um Ideen zu priorisieren." is a fragment, not a statement.
+_FRAGMENT = re.compile(r"[a-zäöüß]+\b(?![\w.\-/])")
 SUPPLEMENT = "Laut Quelle:"  # introduces evidence the model's answer left out, quoted verbatim
 FACT_KINDS = ("person", "date", "place", "price", "count", "list")
 _NAME_AFTER = re.compile(r"\s+(?:[A-ZÄÖÜ][\w.-]+\s+){0,2}[A-ZÄÖÜ][\w-]+")
@@ -239,6 +244,8 @@ class CheckedSentences:
         elif c.supported and len(c.sentence.split()) < MIN_WORDS and not facts(c.sentence):
             # "Quellen [1]": a word or two and no fact is no statement ("Herr Kahlen [1]" is one)
             c = replace(c, supported=False, unsupported_facts=("kein Satz",))
+        elif c.supported and _FRAGMENT.match(claim_of(c.sentence)):
+            c = replace(c, supported=False, unsupported_facts=("kein ganzer Satz",))
         self.checks.append(replace(c, supported=False) if refusal else c)
         return self.show(c.shown) if self.checks[-1].supported else None
 

@@ -189,6 +189,15 @@ def test_a_word_or_two_without_a_fact_is_no_statement(make_pipeline):
     assert "Kahlen" in a.text and not a.text.startswith("Berlin")
 
 
+def test_a_sentence_without_its_beginning_is_no_statement(make_pipeline):
+    # every word and fact stands in the passage, but "fand … statt" has lost its subject
+    p, _ = make_pipeline("fand am 13. Juni 2016 in Berlin statt. [1]")
+    a = p.ask(QUESTION)
+    assert a.verification["fallback"] == "Keine Aussage des Sprachmodells war belegt."
+    assert a.verification["removed_sentences"][0]["facts"] == ["kein ganzer Satz"]
+    assert "Kahlen" in a.text and not a.text.startswith("fand")
+
+
 FEES = "Tarifstelle | Gegenstand | Gebühr in Euro\n1.1 – Gegenstand: Meldebescheinigung, Gebühr in Euro: {}."
 VERSION = "Verwaltungsgebührensatzung der Stadt Musterstadt – Fassung vom {} (gültig ab {})"
 

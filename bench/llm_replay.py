@@ -1,0 +1,87 @@
+"""Replay the model answers of an llm-mode eval through the current code, without the model.
+
+`python -m assistant eval --mode llm --out DIR` stores what the model wrote for each question
+(`verification.model_answer` in DIR/answers.jsonl). This script feeds those words back as the
+model's stream, so a change to verification, supplements or fallbacks is measured in a minute,
+on exactly the same model output, instead of a 25-minute run whose timing varies. (A prompt
+change still needs the real model: the replay keeps the old words.)
+
+Only the tuning parts are replayed unless --held-out is given: choices are made on them.
+Prints passed / extractive stand-ins per set and the questions whose verdict changed.
+Usage: python bench/llm_replay.py DIR [--held-out] [--changed]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from assistant.answer.llm_answer import LlmAnswerer  # noqa: E402
+from assistant.evaluate.question_sets import load_items  # noqa: E402
+from assistant.evaluate.runner import replace_settings, shipped_sets  # noqa: E402
+from assistant.evaluate.scoring import check  # noqa: E402
+from assistant.pipeline import build_pipeline  # noqa: E402
+from assistant.retrieve.followup import rewrite  # noqa: E402
+from assistant.settings import Settings  # noqa: E402
+from bench.common import table  # noqa: E402
+
+
+class Replay:
+    """A generator that writes, word by word, what the model wrote before."""
+
+    said = ""
+
+    def stream(self, messages, max_tokens, temperature):
+        yield from re.findall(r"\S+\s*|\s+", self.said)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("eval_dir", type=Path, help="the --out folder of an `eval --mode llm` run")
+    ap.add_argument("--held-out", action="store_true", help="also the held-out parts")
+    ap.add_argument("--changed", action="store_true", help="list the questions whose verdict changed")
+    args = ap.parse_args()
+    stored = {(r["set"], r["id"]): r
+              for r in map(json.loads, (args.eval_dir / "answers.jsonl").open(encoding="utf-8"))}
+    gen, rows = Replay(), []
+    for qs in shipped_sets():
+        settings = replace_settings(Settings(), index_dir=args.eval_dir / "index" / qs.name)
+        pipeline = build_pipeline(settings)
+        llm = LlmAnswerer(gen, pipeline.answerers["extractive"], settings.llm_max_tokens,
+                          settings.llm_temperature, settings.llm_budget_tokens, answer_seconds=0)
+        before = now = stood_in = answered = n = 0
+        for item in load_items(qs.questions):
+            old = stored.get((qs.name, item.id))
+            if old is None or item.held_out and not args.held_out:
+                continue
+            gen.said = (old.get("verification") or {}).get("model_answer", "")
+            f = rewrite(item.question, item.history)
+            hits = pipeline.retrieve(f.query)
+            answer = llm.answer(f.question, hits, item.history)
+            ok = check(item, answer, hits).ok
+            n, before, now = n + 1, before + old["ok"], now + ok
+            if not answer.refused:
+                answered += 1
+                stood_in += bool((answer.verification or {}).get("fallback"))
+            if args.changed and ok != old["ok"]:
+                print(f"{'+' if ok else '-'} {qs.name} {item.id}: {item.question}\n    "
+                      f"{answer.text[:300]}")
+        pipeline.close()
+        rows.append((qs.name, n, before, now, f"{stood_in}/{answered}"))
+    rows.append(("zusammen", *(sum(r[i] for r in rows) for i in (1, 2, 3)),
+                 f"{sum(int(r[4].split('/')[0]) for r in rows)}/"
+                 f"{sum(int(r[4].split('/')[1]) for r in rows)}"))
+    print(table(["Satz", "Fragen", "bestanden (gespeichert)", "bestanden (jetzt)",
+                 "extraktiv eingesprungen"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
