@@ -56,7 +56,8 @@ serve: $(VENV)/.installed
 # The local language model for the answer mode "llm" (then: ASSISTANT_LLM=llama-cpp).
 # llama.cpp is built twice, never with -march=native (that build died with SIGILL on a Xeon that
 # reports AMX): a portable build (AVX2, any x86-64 CPU since 2013) that pip installs, and an
-# AVX-512 build (AMX stays off, ggml's default), 1.9x faster at reading prompts, whose libraries the model process
+# AVX-512 build (AMX stays off, ggml's default; 1.9x faster at reading prompts before flash attention,
+# as fast as the portable one with it: docs/llm.md), whose libraries the model process
 # uses where the CPU has AVX-512 (assistant/answer/model_process.py). Both wheels are cached by their
 # flags: pip's own wheel cache ignores CMAKE_ARGS, so it is bypassed (--no-cache-dir). About
 # 3 min per build on 2 cores; a second `make llm` takes seconds. Then a smoke test.
