@@ -23,12 +23,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from dataclasses import replace  # noqa: E402
+
 from assistant.answer.llm_answer import LlmAnswerer  # noqa: E402
 from assistant.evaluate.question_sets import load_items  # noqa: E402
 from assistant.evaluate.runner import replace_settings, shipped_sets  # noqa: E402
-from assistant.evaluate.scoring import check  # noqa: E402
+from assistant.evaluate.scoring import evaluate, metrics  # noqa: E402
 from assistant.pipeline import build_pipeline  # noqa: E402
-from assistant.retrieve.followup import rewrite  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from bench.common import table  # noqa: E402
 
@@ -48,7 +49,7 @@ def main() -> int:
     ap.add_argument("--held-out", action="store_true", help="also the held-out parts")
     ap.add_argument("--changed", action="store_true", help="list the questions whose verdict changed")
     args = ap.parse_args()
-    stored = {(r["set"], r["id"]): r
+    stored = {(r["set"], r["question"]): r
               for r in map(json.loads, (args.eval_dir / "answers.jsonl").open(encoding="utf-8"))}
     gen, rows = Replay(), []
     for qs in shipped_sets():
@@ -56,30 +57,24 @@ def main() -> int:
         pipeline = build_pipeline(settings)
         llm = LlmAnswerer(gen, pipeline.answerers["extractive"], settings.llm_max_tokens,
                           settings.llm_temperature, settings.llm_budget_tokens, answer_seconds=0)
-        before = now = stood_in = answered = n = 0
-        for item in load_items(qs.questions):
-            old = stored.get((qs.name, item.id))
-            if old is None or item.held_out and not args.held_out:
-                continue
-            gen.said = (old.get("verification") or {}).get("model_answer", "")
-            f = rewrite(item.question, item.history)
-            hits = pipeline.retrieve(f.query)
-            answer = llm.answer(f.question, hits, item.history)
-            ok = check(item, answer, hits).ok
-            n, before, now = n + 1, before + old["ok"], now + ok
-            if not answer.refused:
-                answered += 1
-                stood_in += bool((answer.verification or {}).get("fallback"))
-            if args.changed and ok != old["ok"]:
-                print(f"{'+' if ok else '-'} {qs.name} {item.id}: {item.question}\n    "
-                      f"{answer.text[:300]}")
+        replayed = replace(pipeline, answerers={**pipeline.answerers, "llm": llm})
+        items = [i for i in load_items(qs.questions) if (qs.name, i.question) in stored
+                 and (args.held_out or not i.held_out)]
+
+        def ask(question, history, name=qs.name, p=replayed):
+            gen.said = (stored[(name, question)].get("verification") or {}).get("model_answer", "")
+            return p.ask_with_hits(question, history, "llm")
+        verdicts = evaluate(ask, items, settings.top_k)
         pipeline.close()
-        rows.append((qs.name, n, before, now, f"{stood_in}/{answered}"))
-    rows.append(("zusammen", *(sum(r[i] for r in rows) for i in (1, 2, 3)),
-                 f"{sum(int(r[4].split('/')[0]) for r in rows)}/"
-                 f"{sum(int(r[4].split('/')[1]) for r in rows)}"))
+        before = sum(stored[(qs.name, i.question)]["ok"] for i in items)
+        m = metrics(verdicts)
+        rows.append((qs.name, len(items), before, m["passed"], m["extractive_fallback"]))
+        for v in verdicts if args.changed else ():
+            if v.ok != stored[(qs.name, v.item.question)]["ok"]:
+                print(f"{'+' if v.ok else '-'} {qs.name} {v.item.id}: {v.item.question}\n    "
+                      f"{v.answer.text[:300]}")
     print(table(["Satz", "Fragen", "bestanden (gespeichert)", "bestanden (jetzt)",
-                 "extraktiv eingesprungen"], rows))
+                 "extraktiv eingesprungen (Anteil)"], rows))
     return 0
 
 
