@@ -154,9 +154,7 @@ def build_pipeline(settings: Settings, embedder: Embedder | None = None,
     answerers: dict[str, Answerer] = {"extractive": extractive}
     generator = generator or build_generator(settings)
     if generator is not None:
-        answerers["llm"] = LlmAnswerer(generator, extractive, settings.llm_max_tokens,
-                                       settings.llm_temperature, settings.llm_budget_tokens,
-                                       settings.llm_answer_seconds)
+        answerers["llm"] = LlmAnswerer.from_settings(generator, extractive, settings)
     return Pipeline(settings, embedder, store, lexical, retriever, answerers)
 
 

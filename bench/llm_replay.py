@@ -55,8 +55,8 @@ def main() -> int:
     for qs in shipped_sets():
         settings = replace_settings(Settings(), index_dir=args.eval_dir / "index" / qs.name)
         pipeline = build_pipeline(settings)
-        llm = LlmAnswerer(gen, pipeline.answerers["extractive"], settings.llm_max_tokens,
-                          settings.llm_temperature, settings.llm_budget_tokens, answer_seconds=0)
+        llm = LlmAnswerer.from_settings(gen, pipeline.answerers["extractive"], settings,
+                                        answer_seconds=0)  # the stored words, already cut
         replayed = replace(pipeline, answerers={**pipeline.answerers, "llm": llm})
         items = [i for i in load_items(qs.questions) if (qs.name, i.question) in stored
                  and (args.held_out or not i.held_out)]

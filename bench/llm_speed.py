@@ -103,11 +103,12 @@ def main() -> int:
     model = resolve_model(args.model, settings.llm_cache_dir)
     process = ModelProcess(ServerConfig(model, threads=args.threads, n_batch=args.batch,
                                         lib_path=None if args.portable else fast_library()))
-    build = "AVX-512" if process.config.lib_path else "portabel"
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     process.start(wait=True)
     load_s = time.perf_counter() - t0
+    # after the start: an AVX-512 build that dies with SIGILL is replaced by the portable one
+    build = "AVX-512" if process.config.lib_path else "portabel"
     try:
         base = process.url()
         for w in (50, 400):  # warm-up: the first requests allocate buffers (117 tok/s, then 172)

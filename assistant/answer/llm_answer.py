@@ -63,6 +63,16 @@ class LlmAnswerer:
         self.max_tokens, self.temperature, self.budget_tokens = max_tokens, temperature, budget_tokens
         self.answer_seconds = answer_seconds  # the model is stopped after this (0: never)
 
+    @classmethod
+    def from_settings(cls, generator: Generator, fallback: ExtractiveAnswerer, settings,
+                      **changes) -> LlmAnswerer:
+        """The answerer the settings describe (llm_max_tokens, _temperature, _budget_tokens,
+        _answer_seconds), with `changes` to those arguments."""
+        return cls(generator, fallback, **{
+            "max_tokens": settings.llm_max_tokens, "temperature": settings.llm_temperature,
+            "budget_tokens": settings.llm_budget_tokens,
+            "answer_seconds": settings.llm_answer_seconds} | changes)
+
     def answer(self, question: str, hits: Sequence[Hit], history: Sequence[dict] = ()) -> Answer:
         """A verified answer in the model's words, the extractive answer, or a refusal: the
         joined `stream`."""

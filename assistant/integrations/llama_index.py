@@ -69,9 +69,8 @@ class VerifiedQueryEngine(BaseQueryEngine):
         super().__init__(callback_manager or CallbackManager([]))
         s = pipeline.settings
         self.pipeline, self.top_k = pipeline, top_k or s.top_k
-        self.answerer = LlmAnswerer(LlamaIndexGenerator(llm), pipeline.answerers["extractive"],
-                                    s.llm_max_tokens, s.llm_temperature, s.llm_budget_tokens,
-                                    s.llm_answer_seconds)
+        self.answerer = LlmAnswerer.from_settings(LlamaIndexGenerator(llm),
+                                                  pipeline.answerers["extractive"], s)
 
     @classmethod
     def from_index(cls, index_dir: str | Path, llm: LLM, top_k: int | None = None,

@@ -181,7 +181,7 @@ def test_a_sentence_the_token_limit_cut_off_is_not_shown(make_pipeline):
     assert a.verification["sentences"] == 1  # the cut one was never checked, nor shown
 
 
-@pytest.mark.parametrize("reply, reason", [
+@pytest.mark.parametrize(("reply", "reason"), [
     ("Berlin [1]", "kein Satz"),  # a word or two and no fact
     # every word and fact stands in the passage, but "fand … statt" has lost its subject
     ("fand am 13. Juni 2016 in Berlin statt. [1]", "kein ganzer Satz"),
