@@ -15,7 +15,7 @@ from assistant.read.corpus import SECTION_SEPARATOR
 from assistant.text.sentences import is_bullet, sentence_spans
 from assistant.types import Block, Chunk, SourceDoc
 
-CHUNKER_VERSION = "c4"
+CHUNKER_VERSION = "c5"  # c5: a short list starts a chunk rather than being cut
 # Sections whose text is a list of references, not statements: kept out of answers.
 _REFERENCE_SECTIONS = re.compile(
     r"^(\d+(\.\d+)*\s+)?(literatur\w*|quellen(verzeichnis)?|bibliographie|bibliografie|index|register|"
@@ -61,7 +61,11 @@ def _starts_chunk(group: list[_Piece], piece: _Piece, max_chars: int, text: str)
     if b is not last.block and "table" in (b.role, last.block.role) and not only_headings:
         return True
     if piece.end - group[0].start <= max_chars:
-        return False
+        # a short list that would not fit whole starts a chunk of its own, so that no item is
+        # cut off from its lead-in and its neighbours
+        block_end = b.start + len(b.text)
+        return (b.role == "list" and piece.start == b.start and block_end - b.start <= max_chars
+                and block_end - group[0].start > max_chars and not only_headings)
     # keep "folgende Kommunen:" together with what it announces
     return not (text[last.end - 1] == ":" and piece.end - group[0].start <= 1.5 * max_chars)
 

@@ -27,6 +27,13 @@ def _words_pattern(key: str) -> re.Pattern:
             + (r"\w*" if w.endswith("*") else "") for w in words]
     return re.compile(r"(?<!\w)(" + "|".join(alts) + r")(?!\w)")
 
+# what an identifier looks like in a passage: a URL, a path, "name=value", an option, a
+# lower-case name with a digit, hyphen, dot or underscore ("debian-edu-fsautoresize", "resize2fs"),
+# a version or address ("3.9.9.12"), a file number ("BAU-DA-2/2024", "KAE-08", "Nr. 13")
+_IDENTIFIER = re.compile(r"https?://\S+|(?<![\w/])/[\w.-]+/|\b\w+=\S+|(?<![\w-])--?[a-z][\w-]+"
+                         r"|\b[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)+\b(?<=\w{3})|\b[a-z]+\d[a-z0-9]*\b"
+                         r"|\b\d+(?:\.\d+){2,}\b|\b[A-ZÄÖÜ]{2,}(?:-[A-Z0-9]+)*-\d+(?:/\d{4})?\b"
+                         r"|\b(?:Nr\.|Nummer)\s*\d+|`[^`]+`")
 _TYPES: list[tuple[str, re.Pattern, re.Pattern | None]] = [
     ("person", re.compile(r"^\W*(?:\w+\s+)?(wer|wem|wen|wessen|who)\b", re.I),
      _words_pattern("person_titles")),
@@ -45,6 +52,12 @@ _TYPES: list[tuple[str, re.Pattern, re.Pattern | None]] = [
      re.compile(r"(€|\b(Euro|EUR|kostenlos|kostenfrei|Kosten|kostet|Preis\w*|Gebühr\w*)\b)")),
     ("count", re.compile(r"\b(wie ?viel(?:e[nr]?)?|anzahl|how many)\b", re.I),
      re.compile(r"\b(\d+|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf)\b", re.I)),
+    # a technical or administrative identifier: "Mit welchem Befehl", "Welche pGina-Version",
+    # "Welches Formular": a command, path, version number, parameter, URL or file number
+    ("identifier", re.compile(r"\b(?:welche[mnrs]?|wie (?:heißt|heißen|lautet|lauten))\s+"
+                              r"(?:[\w²-]+\s+)?[\w²-]*?(?:befehl|kommando|paket|version|datei|"
+                              r"parameter|option|pfad|url|adresse|skript|programm|aktenzeichen|"
+                              r"formular|kennung|nummer|werkzeug|tool)", re.I), _IDENTIFIER),
     ("list", re.compile(r"^\W*(welche|nenne|liste|which)\b", re.I),
      re.compile(r"(,[^,]+){2,}")),
     # "Wie kann ich ...", "Was kann ich tun?", "Wo trage ich ... ein?": a task of the asker's.

@@ -276,3 +276,29 @@ def test_of_two_versions_the_asked_one_answers_and_is_named(question, fee):
     assert fee in a.text
     (c,) = a.citations
     assert ("01.01.2024" in c.title) == (fee == "9,50")  # the citation names the version
+
+
+@pytest.mark.parametrize(("question", "answer"), [
+    ("Welche pGina-Version soll ich auf den Windows-Rechnern installieren?", "3.9.9.12"),
+    ("Mit welchem Befehl vergrößere ich eine volle Partition?", "debian-edu-fsautoresize"),
+    ("Welches Formular brauche ich für die Erstattung von Fahrtkosten?", "KAE-08"),
+])
+def test_a_question_for_an_identifier_is_answered_by_the_unit_that_holds_one(question, answer):
+    # the unit that only talks about the thing loses to the one that names it
+    about = {"3.9.9.12": "Um pGina auf den Windows-Rechnern nutzen zu können, brauchen Sie ein "
+                         "eigenes Benutzerkonto für die Suche im LDAP, das Sie vorher anlegen.",
+             "debian-edu-fsautoresize": "Eine volle Partition lässt sich vergrößern, solange "
+                                        "die Volume Group noch freien Platz hat.",
+             "KAE-08": "Die Erstattung von Fahrtkosten beantragen Sie mit dem Formular, das "
+                       "Ihnen die Personalstelle gibt."}[answer]
+    names = {"3.9.9.12": "Laden Sie für die Windows-Rechner pGina 3.9.9.12 herunter.",
+             "debian-edu-fsautoresize": "Für eine volle Partition führen Sie "
+                                        "debian-edu-fsautoresize -n als Root aus.",
+             "KAE-08": "Für Fahrtkosten gibt es das Formular KAE-08."}[answer]
+    text = f"{names} {about}"
+    stats = _stats({"p1": text})
+    q = analyze_question(question, stats)
+    assert q.kind == "identifier"
+    a = ExtractiveAnswerer(stats).answer(question, [_hit("p1", text, 12, 0.9)])
+    assert not a.refused and answer in a.text
+    assert a.why["unit"]["features"].get("fits_type") == 1.0  # the naming unit ranks first

@@ -68,3 +68,22 @@ def test_a_chunk_across_a_page_break_records_both_pages(tmp_path: Path):
     assert (c.page, c.page_end) == (1, 2)
     assert c.page_at(c.text.index("Zweiter")) == 2
     assert c.page_at(0) == 1
+
+
+def test_a_short_list_that_does_not_fit_starts_a_chunk_whole(tmp_path: Path):
+    # 450 characters of prose, then a lead-in with three commands: the list goes to the next
+    # chunk whole instead of losing its last item to it
+    prose = " ".join(["Logical Volume Management erlaubt es, Partitionen im laufenden Betrieb "
+                      "zu vergrößern, während sie eingehängt sind."] * 4)
+    md = tmp_path / "lvm.md"
+    md.write_text("# Partitionen vergrößern\n\n" + prose + "\n\n"
+                  "Um die Partition home0 auf 30 GiB zu vergrößern, verwenden Sie:\n\n"
+                  "- lvextend -L30G /dev/vg_system/skole+tjener+home0\n"
+                  "- resize2fs /dev/vg_system/skole+tjener+home0\n"
+                  "- Um home0 um 30 GiB zu vergrößern, fügen Sie ein + hinzu (-L+30G).\n",
+                  encoding="utf-8")
+    chunks = chunk(load_document(md).doc, max_chars=600)
+    holding = [c for c in chunks if "lvextend" in c.text or "(-L+30G)" in c.text]
+    assert len(holding) == 1
+    assert "verwenden Sie:" in holding[0].text and "resize2fs" in holding[0].text
+    assert "(-L+30G)" in holding[0].text
