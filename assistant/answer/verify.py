@@ -1,9 +1,10 @@
 """Claim verification, a pure stage: every sentence of a generated answer must stand in the
 passages it cites.
 
-A sentence is supported when its facts (numbers, dates, and capitalized words after the first,
-except abstract nouns such as "-ung", "-heit") all occur in the cited passages, after the same
-analysis as retrieval, and at least half of its content words do. A wrong or missing [n] is
+A sentence is supported when its facts (numbers, dates, capitalized words after the first
+except abstract nouns such as "-ung", "-heit", and command or file names such as "sshd_config")
+all occur in the cited passages, after the same analysis as retrieval, and at least half of its
+content words do. A wrong or missing [n] is
 corrected when another passage supports the sentence; an unsupported sentence is removed, never
 shown as fact. No model involved.
 """
@@ -23,6 +24,9 @@ _ENUMERATOR = re.compile(r"^(?:\d{1,2}[.)]|[•▪◦‣∙·*–—-])\s+")  # 
 _LEADING_MARKERS = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
 WINDOW = 3  # sentences of a passage within which the facts of one claim must stand together
 FACT_WORD = re.compile(r"\w+(?:[-.]\w+)*")  # a word, with its inner hyphens and dots: "E-Akte", "3.5"
+# A command, package or file name ("debian-edu-fsautoresize", "sshd_config", "ldap-createuser-krb5"):
+# a lower-case word with an inner hyphen, dot or underscore is a fact as a name is.
+_CODE = re.compile(r"[a-z][a-z0-9]*(?:[-._][a-z0-9]+)+")
 # Capitalized German abstract nouns are no names: they are checked by the content overlap only.
 _COMMON_NOUN = re.compile(r"(ung|heit|keit|schaft|tion|ität|nis|tum|ismus|ment|anz|enz|ik|ur)(en|s)?$")
 
@@ -95,7 +99,8 @@ def facts(sentence: str) -> list[tuple[str, set[str]]]:
         is_number = any(ch.isdigit() for ch in w)
         is_name = (i > 0 and w[:1].isupper() and not w.isupper() and len(w) > 2
                    and not _COMMON_NOUN.search(w))
-        if (is_number or is_name or (w.isupper() and len(w) > 1)) and analyze(w):
+        if (is_number or is_name or (w.isupper() and len(w) > 1) or _CODE.fullmatch(w)) \
+                and analyze(w):
             out.append((w, tokens(w)))
     return out
 

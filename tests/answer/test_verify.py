@@ -47,6 +47,19 @@ def test_an_invented_name_number_or_date_removes_the_sentence():
     assert v.to_json()["removed"] == 3
 
 
+def test_an_invented_command_name_removes_the_sentence():
+    # a lower-case command or file name is a fact as a name is: a user copies it
+    resize = ("Um die Vergrößerung voller Partitionen zu vereinfachen, wird das Skript "
+              "debian-edu-fsautoresize zur Verfügung gestellt. Es liest /etc/fsautoresizetab ein.")
+    text, v = verify("Volle Partitionen vergrößert das Skript debian-edu-fsresize [1]. "
+                     "Das Skript debian-edu-fsautoresize vereinfacht die Vergrößerung voller "
+                     "Partitionen [1].", _hits(resize))
+    assert text == ("Das Skript debian-edu-fsautoresize vereinfacht die Vergrößerung voller "
+                    "Partitionen. [1]")
+    removed = [c for c in v.checks if not c.supported]
+    assert [c.unsupported_facts for c in removed] == [("debian-edu-fsresize",)]
+
+
 def test_a_wrong_or_missing_marker_is_corrected_to_the_supporting_passage():
     text, v = verify("Die Abschlussveranstaltung war am 22. September 2016 [1]. "
                      "Herr Schlusche war Verbandsdirektor.", _hits(MEETING, FINALE))
