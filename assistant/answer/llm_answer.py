@@ -49,7 +49,7 @@ MIN_WORDS = 3  # a shown sentence has at least a subject, a verb and what it say
 # "und sagen, dass das Skript …" or "um Ideen zu priorisieren." is a fragment, not a statement.
 _FRAGMENT = re.compile(r"[a-zäöüß]+\b(?![\w.\-/])")
 SUPPLEMENT = "Laut Quelle:"  # introduces evidence the model's answer left out, quoted verbatim
-FACT_KINDS = ("person", "date", "place", "price", "count", "list")
+FACT_KINDS = ("person", "date", "place", "price", "count", "list", "identifier")
 _NAME_AFTER = re.compile(r"\s+(?:[A-ZÄÖÜ][\w.-]+\s+){0,2}[A-ZÄÖÜ][\w-]+")
 
 
@@ -210,7 +210,8 @@ def unit_context(ranked: Sequence[tuple[float, Unit]], hits: Sequence[Hit],
 def asked_facts(q: Question, quote: str) -> list[tuple[str, set[str]]]:
     """The facts of `quote` of the kind the question asks for: numbers and dates for "Wann",
     "Wie viele", "Was kostet"; the names after a title ("Herr Kahlen") for "Wer"; the places of
-    "in/aus/nach X" for "Wo"; every name of an enumeration for "Welche"."""
+    "in/aus/nach X" for "Wo"; every name of an enumeration for "Welche"; the command, version
+    or file number for "Mit welchem Befehl", "Welche Version", "Welches Formular"."""
     found = facts(quote)
     if q.kind in ("date", "count", "price"):
         return [(f, t) for f, t in found if any(ch.isdigit() for ch in f)]
@@ -225,7 +226,8 @@ def asked_facts(q: Question, quote: str) -> list[tuple[str, set[str]]]:
         spans = [m.span() for m in q.looks_like.finditer(quote)]
     inside = {w for a, b in spans for w in FACT_WORD.findall(quote[a:b])
               if not (q.kind == "person" and q.looks_like.fullmatch(w))}
-    return [(f, t) for f, t in found if f in inside and not any(ch.isdigit() for ch in f)]
+    return [(f, t) for f, t in found if f in inside
+            and (q.kind == "identifier" or not any(ch.isdigit() for ch in f))]
 
 
 def _fallback(extractive: Answer, why: str, report: dict | None = None) -> Answer:

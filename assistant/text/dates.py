@@ -24,7 +24,8 @@ MONTH_NAMES = (
 )
 
 _MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
-_DATE_NUMERIC = re.compile(r"\b(\d{1,2})\.\s?(\d{1,2})\.\s?(\d{4}|\d{2})\b")
+# not inside a version or address ("pGina 3.9.9.12", "10.0.16.20")
+_DATE_NUMERIC = re.compile(r"(?<!\d\.)\b(\d{1,2})\.\s?(\d{1,2})\.\s?(\d{4}|\d{2})\b(?!\.\d)")
 _DATE_ISO = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
 _DATE_WORD = re.compile(
     rf"\b(\d{{1,2}})\.?\s*({_MONTH_RE})\.?(?:\s+(\d{{4}}))?(?![a-zäöü])", re.IGNORECASE

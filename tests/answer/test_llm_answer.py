@@ -118,6 +118,25 @@ def test_names_the_model_leaves_out_are_added_from_the_evidence(make_pipeline):
     assert "Frau Dr. Brockmann" in added and any(added in c.quote for c in a.citations)
 
 
+def test_the_version_the_model_leaves_out_is_quoted(tmp_path: Path, fake_embedder):
+    # "Welche ... Version" asks for an identifier: a sentence that names the program but not
+    # its version does not answer, so the quote that holds it is shown with it
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "pgina.md").write_text(
+        "# Anmeldung an Windows-Rechnern\n\nUm pGina auf den Windows-Rechnern nutzen zu können, "
+        "brauchen Sie ein eigenes Benutzerkonto für die Suche im LDAP. Laden Sie für die "
+        "Windows-Rechner pGina 3.9.9.12 herunter und installieren Sie es.\n", encoding="utf-8")
+    gen = ScriptedGenerator("Laden Sie für die Windows-Rechner pGina herunter [1].")
+    p = build_pipeline(make_settings(tmp_path, corpus, answer_mode="llm"), embedder=fake_embedder,
+                       generator=gen)
+    p.ingest(progress=False)
+    a = p.ask("Welche pGina-Version soll ich auf den Windows-Rechnern installieren?")
+    shown, added = a.text.split(" Laut Quelle: „", 1)
+    assert shown.startswith("Laden Sie für die Windows-Rechner pGina herunter.")
+    assert "3.9.9.12" in added and "3.9.9.12" not in shown
+
+
 def test_a_complete_answer_gets_no_quote_added(make_pipeline):
     reply = ("Auf Einladung von Staatssekretär Klaus Vitt nahmen Herr Kahlen, Herr Schlusche, "
              "Frau Dr. Brockmann und Herr Lühr teil [1].")

@@ -40,6 +40,12 @@ def test_date_notations_share_the_canonical_token(variant):
     assert "d20160613" in analyze(f"Treffen am {variant} in Berlin")
 
 
+@pytest.mark.parametrize("text", ["Laden Sie pGina 3.9.9.12 herunter", "die Adressen 10.0.16.20 bis "
+                                  "10.0.31.254", "Version 1.2.3.16 ist aktuell"])
+def test_a_version_or_address_is_no_date(text):
+    assert not [t for t in analyze(text) if t.startswith(("d", "m")) and t[1:].isdigit()]
+
+
 def test_month_and_year_meet_full_dates():
     full = set(analyze("am 13. Juni 2016"))
     assert "m201606" in full
