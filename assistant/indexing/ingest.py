@@ -32,7 +32,9 @@ from assistant.read.corpus import DocumentError, ManifestEntry, find_files, load
 from assistant.read.ocr import available as ocr_available
 from assistant.types import Chunk, IngestReport, SourceDoc
 
-READER_VERSION = "r4"  # bump when reading, cleaning or the analyzer changes: r3 = a value repeated in its row; r4 = a version number is no date
+# bump when reading, cleaning or the analyzer changes: r3 = a value repeated in its row,
+# r4 = a version number is no date
+READER_VERSION = "r4"
 
 
 def ingest(paths: Iterable[Path], manifest: dict[str, ManifestEntry], embedder: Embedder,
