@@ -203,6 +203,7 @@ def build_generator(settings: Settings) -> Generator | None:
         process.start()
         atexit.register(process.stop)
         generator = SupervisedGenerator(process)
+        generator.warmed = threading.Event()  # questions wait for the warm-up (llm_answer)
         threading.Thread(target=warm_up, args=(generator,), name="model-warm-up",
                          daemon=True).start()
         return generator

@@ -96,7 +96,7 @@ class LlmAnswerer:
         with contextlib.suppress(GenerationError):
             _wait_ready(self.generator)
         until = time.monotonic() + self.answer_seconds if self.answer_seconds > 0 else None
-        pieces = self.generator.stream(messages, self.max_tokens, self.temperature)
+        pieces = _said_something(self.generator, messages, self.max_tokens, self.temperature)
         try:
             for sentence in _sentences(_until(pieces, until, report), raw):
                 refusal = NO_ANSWER.rstrip(".") in sentence
@@ -287,17 +287,50 @@ def warm_up(generator: Generator) -> None:
     written): its weights are paged in and the prompt stays in llama.cpp's cache, so the first
     question after a start is answered as fast as the rest (cold, its first token came after
     9 s). A failure is only logged: the question that follows reports it."""
+    done = getattr(generator, "warmed", None)
     try:
-        _wait_ready(generator)
+        getattr(generator, "wait_ready", lambda: None)()
         for _ in generator.stream(build_messages("Wer?", ["Test."]), 1, 0.0):
             pass
     except GenerationError as e:
         log.warning("Das Sprachmodell ließ sich nicht vorwärmen: %s", e)
+    finally:
+        if done is not None:
+            done.set()
+
+
+WARM_UP_WAIT = 60.0  # seconds a question waits for the warm-up at most
 
 
 def _wait_ready(generator: Generator) -> None:
-    """Wait for a local model process that is (re)starting; other backends are always ready."""
+    """Wait for a local model process that is (re)starting, and for its warm-up: a question
+    sent while the model still reads the system prompt waited for it and then read its whole
+    prompt anew (first token after 8.5-10.7 s instead of about 2 s, and at times no answer at
+    all). Other backends are always ready."""
     getattr(generator, "wait_ready", lambda: None)()
+    warmed = getattr(generator, "warmed", None)
+    if warmed is not None and not warmed.wait(WARM_UP_WAIT):
+        log.warning("Das Sprachmodell ist nach %g s noch nicht vorgewärmt.", WARM_UP_WAIT)
+
+
+def _said_something(generator: Generator, messages: list, max_tokens: int,
+                    temperature: float) -> Iterator[str]:
+    """The model's pieces, asked once more when it wrote nothing at all: the first question
+    after a model start sometimes got an empty answer at temperature 0 (the first of a set in
+    two of three full evals), and the extractive answer stood in for the model."""
+    for attempt in range(2):
+        said = False
+        pieces = generator.stream(messages, max_tokens, temperature)
+        try:
+            for piece in pieces:
+                said = said or bool(piece.strip())
+                yield piece
+        finally:
+            getattr(pieces, "close", lambda: None)()
+        if said:
+            return
+        if attempt == 0:
+            log.info("Das Sprachmodell schrieb nichts; es wird noch einmal gefragt.")
 
 
 def _until(pieces: Iterable[str], until: float | None, report: dict) -> Iterator[str]:

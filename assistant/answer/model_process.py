@@ -289,7 +289,10 @@ class SupervisedGenerator:
     def __init__(self, process: ModelProcess, repeat_penalty: float = 1.1) -> None:
         self.process = process
         self.name = f"llama.cpp-server:{Path(process.config.model_path).name}"
-        self._extra = {"repeat_penalty": repeat_penalty, "top_p": 0.9}
+        self.warmed: threading.Event | None = None  # set once a warm-up has read the system prompt
+        # min_tokens 1: at temperature 0 the end token can be the likeliest first token, and
+        # the model then says nothing ("Wer nahm am 13. Juni 2016 teil?" with the seed page)
+        self._extra = {"repeat_penalty": repeat_penalty, "top_p": 0.9, "min_tokens": 1}
         self._client: OpenAICompatGenerator | None = None  # for the server's current address
 
     def _client_for(self, base: str) -> OpenAICompatGenerator:

@@ -70,6 +70,55 @@ def test_when_nothing_survives_the_extractive_answer_is_shown(make_pipeline):
     assert "Weber" not in a.text
 
 
+class SilentOnceGenerator(ScriptedGenerator):
+    """Writes nothing the first time it is asked, as the model did for the first question after
+    its start, then its reply."""
+
+    def stream(self, messages, max_tokens, temperature):
+        self.prompts.append(messages)
+        if len(self.prompts) > 1:
+            yield from (w + " " for w in self.reply.split(" "))
+
+
+def test_a_model_that_wrote_nothing_is_asked_once_more(tmp_path: Path, corpus_copy: Path,
+                                                       fake_embedder):
+    gen = SilentOnceGenerator("Herr Kahlen und Herr Schlusche nahmen am 13. Juni 2016 teil [1].")
+    p = build_pipeline(make_settings(tmp_path, corpus_copy, answer_mode="llm"),
+                       embedder=fake_embedder, generator=gen)
+    p.ingest(progress=False)
+    gen.prompts.clear()  # the warm-up
+    a = p.ask(QUESTION)
+    assert len(gen.prompts) == 2 and gen.prompts[0] == gen.prompts[1]
+    assert a.verification["fallback"] is None
+    assert a.text.startswith("Herr Kahlen und Herr Schlusche nahmen am 13. Juni 2016 teil.")
+
+
+def test_a_question_waits_for_the_warm_up_to_finish(make_pipeline):
+    # sent while the model still read the system prompt, the first question waited for that
+    # and then read its whole prompt anew: its first token came after 9 s instead of 2.5 s
+    import threading
+    import time
+
+    p, gen = make_pipeline("Herr Kahlen nahm am 13. Juni 2016 teil [1].")
+    gen.warmed, asked = threading.Event(), []
+    stream = gen.stream
+
+    def recorded(*args):
+        asked.append(time.monotonic())
+        yield from stream(*args)
+    gen.stream = recorded
+    warmed_at = []
+
+    def warm():
+        time.sleep(0.3)
+        warmed_at.append(time.monotonic())
+        gen.warmed.set()
+    threading.Thread(target=warm).start()
+    a = p.ask(QUESTION)
+    assert asked and warmed_at and asked[0] >= warmed_at[0]
+    assert a.verification["fallback"] is None
+
+
 def test_a_model_refusal_despite_strong_evidence_falls_back(make_pipeline):
     p, _ = make_pipeline("Dazu enthalten die Quellen keine Angaben.")
     a = p.ask(QUESTION)
