@@ -75,6 +75,12 @@ class AnswerModel:
             return self
         return replace(self, neutral_dense=True)
 
+    def across_languages(self) -> AnswerModel:
+        """The model for a question in another language than the passages: their cosine
+        similarity is lower than the fitted one (an English question over German text), so
+        the evidence sees the fitted mean instead, as for another embedder."""
+        return replace(self, neutral_dense=True)
+
     def score(self, u: Unit) -> float:
         """How well a unit answers: higher is better (a logit of the listwise ranker)."""
         return sum(w * x for w, x in zip(self.unit_weights, u.features.vector(), strict=True))

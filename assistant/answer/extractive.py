@@ -57,7 +57,7 @@ class ExtractiveAnswerer:
         if not ranked:
             return refusal(hits), ranked
         ev = evidence(q, ranked, hits)
-        p = self.model.answerable(ev)
+        p = self._answerable(q, ev)
         # A date the question names and no passage holds is a veto, not a weight: no unit can
         # support an answer about it (the training data has too few such questions to learn it).
         if p < self.threshold or ev.missing_date:
@@ -79,12 +79,16 @@ class ExtractiveAnswerer:
         for part in parts:
             q = analyze_question(part, self.stats)
             ranked = self.rank(q, hits)
-            if not ranked or self.model.answerable(evidence(q, ranked, hits)) < self.threshold:
+            if not ranked or self._answerable(q, evidence(q, ranked, hits)) < self.threshold:
                 continue
             best = ranked[0][1]
             if not _blocked(best) and not any(_overlaps(best, c) for c in chosen):
                 chosen.append(best)
         return sorted(chosen, key=lambda u: (u.rank, u.span))
+
+    def _answerable(self, q: Question, ev: Evidence) -> float:
+        model = self.model.across_languages() if q.foreign else self.model
+        return model.answerable(ev)
 
     def rank(self, q: Question, hits: Sequence[Hit]) -> list[tuple[float, Unit]]:
         """Every unit of the passages with its score, best first."""

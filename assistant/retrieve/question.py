@@ -10,6 +10,7 @@ import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -66,6 +67,7 @@ _TYPES: list[tuple[str, re.Pattern, re.Pattern | None]] = [
                         r"[^?]*\b(ich|wir)\b", re.I), None),
 ]
 _AUX_DATE = re.compile(r"m\d{6}|dm\d{4}")
+_ENGLISH_THOUSANDS = re.compile(r"\b\d{1,3}(?:,\d{3})+\b")
 _WORD = re.compile(r"\w+")
 
 
@@ -100,6 +102,7 @@ class Question:
     needs: tuple[AskedTerm, ...]
     kind: str  # person, date, place, price, count, list, task, or ""
     looks_like: re.Pattern | None
+    foreign: bool = False  # asked in English: words the corpus lacks say nothing of the topic
 
     @property
     def total(self) -> float:
@@ -136,7 +139,10 @@ def analyze_question(text: str, stats: TermStats) -> Question:
     """Weigh the question's terms: IDF, x2 for nouns (capitalized after the first word), x0.3 for
     the auxiliary tokens of a date; compounds may be met by their head for half credit, and an
     unindexed word by the indexed word it inflects for full credit."""
-    terms = list(dict.fromkeys(analyze(text)))
+    foreign = is_english(text)
+    # English groups thousands with commas: "200,000 euros" is the German "200.000 Euro"
+    terms = list(dict.fromkeys(analyze(_ENGLISH_THOUSANDS.sub(lambda m: m[0].replace(",", "."), text)
+                                       if foreign else text)))
     idf = stats.idf(terms)
     heads = stats.heads(terms)
     df_zero = _absent(terms, stats)
@@ -152,7 +158,27 @@ def analyze_question(text: str, stats: TermStats) -> Question:
         known = t not in df_zero or bool(variants) or stats.is_variant_of_indexed(t)
         needs.append(AskedTerm(t, w, forms, known, t in nouns))
     kind, looks_like = answer_type(text)
-    return Question(text, tuple(needs), kind, looks_like)
+    if foreign:  # its function words are no terms ("who", "the", "on")
+        function = set(analyze(" ".join(_english())))
+        needs = [n for n in needs if n.term not in function or n.known]
+    return Question(text, tuple(needs), kind, looks_like, foreign)
+
+
+def is_english(text: str) -> bool:
+    """Whether a question is English: at least two English function words and no German one
+    (question.toml)."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    return sum(w in _english() for w in words) >= 2 and not any(w in _german() for w in words)
+
+
+@lru_cache(maxsize=1)
+def _english() -> frozenset[str]:
+    return frozenset(tomllib.loads(_DATA.read_text(encoding="utf-8"))["english_function_words"])
+
+
+@lru_cache(maxsize=1)
+def _german() -> frozenset[str]:
+    return frozenset(tomllib.loads(_DATA.read_text(encoding="utf-8"))["german_function_words"])
 
 
 # A question joining several ("Welches Amt ist zuständig und wer vertritt ...?", "Wo reiche ich

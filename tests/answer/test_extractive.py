@@ -302,3 +302,28 @@ def test_a_question_for_an_identifier_is_answered_by_the_unit_that_holds_one(que
     a = ExtractiveAnswerer(stats).answer(question, [_hit("p1", text, 12, 0.9)])
     assert not a.refused and answer in a.text
     assert a.why["unit"]["features"].get("fits_type") == 1.0  # the naming unit ranks first
+
+
+@pytest.mark.parametrize(("question", "english"), [
+    ("Who attended the meeting on 13 June 2016?", True),
+    ("How much is the dog tax in Gütersloh?", True),
+    ("What is the form KAE-08 used for?", True),
+    ("Wer nahm am 13. Juni 2016 teil?", False),
+    ("Was kostet die Beglaubigung einer Unterschrift?", False),
+    ("Ist der Landkreis Cochem-Zell Mitglied bei ViR-Nordwest?", False),
+])
+def test_an_english_question_is_told_from_a_german_one(question, english):
+    from assistant.retrieve.question import is_english
+
+    assert is_english(question) is english
+
+
+def test_an_english_question_weighs_only_words_that_can_meet_german_text():
+    # its function words are no terms, and "200,000 euros" is the German "200.000 Euro"
+    fee = ("Rohbausumme von mehr als 100.000 bis 200.000 Euro: Gebühr 1.380,00 Euro. "
+           "Rohbausumme von mehr als 200.000 bis 500.000 Euro: Gebühr 2.650,00 Euro.")
+    stats = _stats({"b1": fee})
+    q = analyze_question("What is the building permit fee for a sum of 200,000 euros?", stats)
+    assert q.foreign and not {"the", "for", "what", "is"} & {n.term for n in q.needs}
+    assert q.coverage(frozenset(analyze("200.000 Euro"))) > 0
+    assert analyze_question("Was kostet es bei 200.000 Euro?", stats).foreign is False

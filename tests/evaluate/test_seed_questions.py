@@ -26,8 +26,6 @@ KNOWN_GAPS = {
     "s29": "The right sentence ranks first ('In seinem Begrüßungsvortrag ... Herr Klaus Vitt'), but "
            "P(answerable) stays just under the fitted threshold (about 0.2): the best passage's "
            "dense similarity (0.81) is below most answerable XQuAD questions'.",
-    "s23": "English question without German words to match: coverage 0, and the cross-lingual "
-           "dense similarity (0.80) is low, so the answer model refuses.",
 }
 
 
