@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.answer.citations import MARKER
-from assistant.text.analyzer import analyze, marks
+from assistant.text.analyzer import CODE_NAME, analyze, marks
 from assistant.text.sentences import sentence_spans
 from assistant.types import Hit
 
@@ -24,9 +24,6 @@ _ENUMERATOR = re.compile(r"^(?:\d{1,2}[.)]|[•▪◦‣∙·*–—-])\s+")  # 
 _LEADING_MARKERS = re.compile(r"(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
 WINDOW = 3  # sentences of a passage within which the facts of one claim must stand together
 FACT_WORD = re.compile(r"\w+(?:[-.]\w+)*")  # a word, with its inner hyphens and dots: "E-Akte", "3.5"
-# A command, package or file name ("debian-edu-fsautoresize", "sshd_config", "ldap-createuser-krb5"):
-# a lower-case word with an inner hyphen, dot or underscore is a fact as a name is.
-_CODE = re.compile(r"[a-z][a-z0-9]*(?:[-._][a-z0-9]+)+")
 # Capitalized German abstract nouns are no names: they are checked by the content overlap only.
 _COMMON_NOUN = re.compile(r"(ung|heit|keit|schaft|tion|ität|nis|tum|ismus|ment|anz|enz|ik|ur)(en|s)?$")
 
@@ -99,7 +96,7 @@ def facts(sentence: str) -> list[tuple[str, set[str]]]:
         is_number = any(ch.isdigit() for ch in w)
         is_name = (i > 0 and w[:1].isupper() and not w.isupper() and len(w) > 2
                    and not _COMMON_NOUN.search(w))
-        if (is_number or is_name or (w.isupper() and len(w) > 1) or _CODE.fullmatch(w)) \
+        if (is_number or is_name or (w.isupper() and len(w) > 1) or CODE_NAME.fullmatch(w)) \
                 and analyze(w):
             out.append((w, tokens(w)))
     return out

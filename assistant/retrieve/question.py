@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
-from assistant.text.analyzer import analyze, stem
+from assistant.text.analyzer import CODE_NAME, analyze, stem
 from assistant.text.dates import find_dates
 
 _DATA = Path(__file__).resolve().parents[1] / "data" / "question.toml"
@@ -32,7 +32,7 @@ def _words_pattern(key: str) -> re.Pattern:
 # lower-case name with a digit, hyphen, dot or underscore ("debian-edu-fsautoresize", "resize2fs"),
 # a version or address ("3.9.9.12"), a file number ("BAU-DA-2/2024", "KAE-08", "Nr. 13")
 _IDENTIFIER = re.compile(r"https?://\S+|(?<![\w/])/[\w.-]+/|\b\w+=\S+|(?<![\w-])--?[a-z][\w-]+"
-                         r"|\b[a-z][a-z0-9]*(?:[-_.][a-z0-9]+)+\b(?<=\w{3})|\b[a-z]+\d[a-z0-9]*\b"
+                         rf"|\b{CODE_NAME.pattern}\b(?<=\w{{3}})|\b[a-z]+\d[a-z0-9]*\b"
                          r"|\b\d+(?:\.\d+){2,}\b|\b[A-ZÄÖÜ]{2,}(?:-[A-Z0-9]+)*-\d+(?:/\d{4})?\b"
                          r"|\b(?:Nr\.|Nummer)\s*\d+|`[^`]+`")
 _TYPES: list[tuple[str, re.Pattern, re.Pattern | None]] = [
@@ -102,7 +102,7 @@ class Question:
     needs: tuple[AskedTerm, ...]
     kind: str  # person, date, place, price, count, list, task, or ""
     looks_like: re.Pattern | None
-    foreign: bool = False  # asked in English: words the corpus lacks say nothing of the topic
+    foreign: bool = False  # asked in English (over German text, its function words are no terms)
 
     @property
     def total(self) -> float:
@@ -159,8 +159,7 @@ def analyze_question(text: str, stats: TermStats) -> Question:
         needs.append(AskedTerm(t, w, forms, known, t in nouns))
     kind, looks_like = answer_type(text)
     if foreign:  # its function words are no terms ("who", "the", "on")
-        function = set(analyze(" ".join(_english())))
-        needs = [n for n in needs if n.term not in function or n.known]
+        needs = [n for n in needs if n.term not in _english_terms() or n.known]
     return Question(text, tuple(needs), kind, looks_like, foreign)
 
 
@@ -174,6 +173,11 @@ def is_english(text: str) -> bool:
 @lru_cache(maxsize=1)
 def _english() -> frozenset[str]:
     return frozenset(tomllib.loads(_DATA.read_text(encoding="utf-8"))["english_function_words"])
+
+
+@lru_cache(maxsize=1)
+def _english_terms() -> frozenset[str]:
+    return frozenset(analyze(" ".join(_english())))
 
 
 @lru_cache(maxsize=1)

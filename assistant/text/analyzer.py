@@ -79,6 +79,10 @@ _IDENTIFIER = re.compile(r"(?<![\w/.-])[^\W_]+(?:[-/.][^\W_]+)+(?![\w/-]|\.\w)|\
                          r"(?=\d*[^\W\d_])[^\W_]+\b")
 # A number in thousands groups ("200.000", "1.380,00"): one token of its digits ("200000",
 # "1380") beside the groups, so "200.000 Euro" meets "200000" and not every "200" and "000"
+# A command, package or file name: a lower-case word with an inner hyphen, dot or underscore
+# ("debian-edu-fsautoresize", "sshd_config"); an answer's fact (verify) and what an identifier
+# question asks for (question)
+CODE_NAME = re.compile(r"[a-z][a-z0-9]*(?:[-._][a-z0-9]+)+")
 _GROUPED = re.compile(r"(?<![\d.,])\d{1,3}(?:\.\d{3})+(?![\d]|\.\d)")
 # "§ 13", "§§ 12a", "Paragraph 5": one token "par13" beside the number
 _PARAGRAPH = re.compile(r"(?:§+|\bparagra(?:ph|f)(?:en)?)\s*(\d+[a-z]?)\b", re.IGNORECASE)
