@@ -15,7 +15,7 @@ from typing import Protocol
 
 from assistant.answer.extractive import ExtractiveAnswerer
 from assistant.answer.generation import Generator, OpenAICompatGenerator
-from assistant.answer.llm_answer import LlmAnswerer, warm_up
+from assistant.answer.llm_answer import LlmAnswerer, start_warm_up
 from assistant.answer.streaming import joined, replay
 from assistant.indexing.bm25_cache import SharedLexicalIndex
 from assistant.indexing.chunking import CHUNKER_VERSION
@@ -182,7 +182,7 @@ def build_generator(settings: Settings) -> Generator | None:
     """The configured language model (None when settings.llm is off). The local model runs in a
     supervised process of its own (assistant.answer.model_process), started here without waiting: the
     extractive mode answers at once, the llm mode when the model is loaded; meanwhile a thread
-    lets it read the system prompt once (`warm_up`)."""
+    lets it read the system prompt once (`start_warm_up`)."""
     if settings.llm == "openai":
         return OpenAICompatGenerator(settings.openai_base_url, settings.openai_model,
                                      settings.openai_api_key)
@@ -195,7 +195,6 @@ def build_generator(settings: Settings) -> Generator | None:
         return LlamaIndexGenerator(load_llm(settings.llm_class, settings.llm_kwargs))
     if settings.llm == "llama-cpp":
         import atexit
-        import threading
 
         from assistant.answer.model_process import ModelProcess, SupervisedGenerator, server_config
 
@@ -203,8 +202,6 @@ def build_generator(settings: Settings) -> Generator | None:
         process.start()
         atexit.register(process.stop)
         generator = SupervisedGenerator(process)
-        generator.warmed = threading.Event()  # questions wait for the warm-up (llm_answer)
-        threading.Thread(target=warm_up, args=(generator,), name="model-warm-up",
-                         daemon=True).start()
+        start_warm_up(generator)
         return generator
     return None

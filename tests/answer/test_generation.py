@@ -362,10 +362,10 @@ def test_real_model_refuses_when_the_passages_do_not_answer(qwen):
 
 
 @pytest.mark.slow
-def test_real_model_answers_the_seed_question_in_its_own_words(tmp_path, local_model):
-    # As a user runs it: ingest, then `ask --mode llm` in a new process. At temperature 0 the
-    # model's end token was once the likeliest first token for this prompt: it wrote nothing,
-    # and the extractive answer stood in.
+def test_real_model_answers_the_seed_question_in_its_own_words(tmp_path, llm_installed):
+    # As a user runs it: ingest, then `ask --mode llm` in a new process (which starts the only
+    # model process). The question used to reach the model during its warm-up: then the model
+    # at times wrote nothing, and the extractive answer stood in.
     import os
     import shutil
     import subprocess
