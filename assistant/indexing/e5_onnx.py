@@ -21,6 +21,9 @@ import numpy as np
 
 FLOAT, INT64 = 1, 7  # TensorProto.DataType
 OPSET = 17
+# The producer name is part of the bytes whose sha256 e5_model.PINNED holds: it keeps the
+# module's first name, whatever the package layout.
+PRODUCER = "assistant.e5_onnx"
 
 
 def _varint(n: int) -> bytes:
@@ -151,5 +154,5 @@ def encoder_graph(sd: dict[str, np.ndarray], layers: int, heads: int, eps: float
              + _field(11, _value_info("attention_mask", INT64, ["batch", "tokens"]))
              + _field(12, _value_info("mean", FLOAT, ["batch", hidden])))
     # ModelProto: ir_version=1, producer_name=2, graph=7, opset_import=8 (domain=1, version=2)
-    return (_field(1, 8) + _field(2, "assistant.indexing.e5_onnx") + _field(7, graph)
+    return (_field(1, 8) + _field(2, PRODUCER) + _field(7, graph)
             + _field(8, _field(1, "") + _field(2, OPSET)))

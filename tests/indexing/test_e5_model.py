@@ -63,6 +63,16 @@ def test_the_conversion_is_cached_and_not_repeated(folder, monkeypatch):
         assert (folder / name).is_file(), name
 
 
+def test_a_fresh_conversion_gives_the_pinned_files(tmp_path):
+    """Into an empty cache, as on a new machine: a cached folder with its marker is never
+    re-hashed, so only a conversion from scratch shows that the code still writes the pinned
+    bytes (a module move once changed the ONNX producer name, and every new machine fell back
+    to the slow engine)."""
+    folder = e5_model.ensure_e5_folder(cache_dir=tmp_path)
+    marker = json.loads((folder / e5_model.MARKER).read_text())
+    assert {name: entry["sha256"] for name, entry in marker.items()} == e5_model.PINNED
+
+
 def test_a_changed_file_is_no_longer_vouched_for(tmp_path, monkeypatch):
     (tmp_path / "a.bin").write_bytes(b"eins")
     monkeypatch.setattr(e5_model, "PINNED", {"a.bin": "x" * 64})
