@@ -10,7 +10,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run serve test test-slow ingest eval lint clean ocr browser llm bench
+.PHONY: run serve test test-slow ingest eval lint clean ocr browser llm llm-avx512 bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,7 @@ serve: $(VENV)/.installed
 	$(BIN)/python -m assistant serve --host $(HOST) --port $(PORT)
 
 # The local language model for the answer mode "llm" (then: ASSISTANT_LLM=llama-cpp).
-# llama.cpp is built twice, never with -march=native (that build died with SIGILL on a Xeon that
+# llama.cpp is built twice (once on a CPU without AVX-512), never with -march=native (that build died with SIGILL on a Xeon that
 # reports AMX): a portable build (AVX2, any x86-64 CPU since 2013) that pip installs, and an
 # AVX-512 build (AMX stays off, ggml's default; 1.9x faster at reading prompts before flash attention,
 # as fast as the portable one with it: docs/llm.md), whose libraries the model process
@@ -78,18 +78,27 @@ define build_llama
 	  && rm -rf $(2) && mv $(2).tmp $(2) || { echo "Fehler: llama-cpp-python ließ sich nicht bauen."; exit 1; }; }
 endef
 
+# The AVX-512 build only where this CPU runs it (the app's own test, model_process.FAST_FLAGS):
+# on an AVX2-only CPU it would cost 8 min of building for a library that is never loaded.
+HAS_AVX512 = $(shell $(BIN)/python -c "import sys; from assistant.answer.model_process import \
+  FAST_FLAGS, cpu_flags; sys.exit(not cpu_flags() >= FAST_FLAGS)" 2>/dev/null && echo yes)
+
 llm: $(VENV)/.installed
 	$(call build_llama,$(LLM_COMMON),$(call llm_wheel,$(LLM_COMMON)),portabel)
-	$(call build_llama,$(LLM_FAST),$(call llm_wheel,$(LLM_FAST)),AVX-512)
 	$(BIN)/pip install -q "$$(ls $(call llm_wheel,$(LLM_COMMON))/llama_cpp_python-*.whl)[server]" -e ".[llm]"
+	@if [ -n "$(HAS_AVX512)" ]; then $(MAKE) --no-print-directory llm-avx512; \
+	  else echo "Dieser Prozessor hat kein AVX-512: nur der portable Build wird gebaut und verwendet."; fi
+	@$(BIN)/python -m assistant.answer.model_process --smoke || { echo "Fehler: das Sprachmodell läuft \
+	  auf diesem Rechner nicht (siehe oben). Der extraktive Modus ist davon nicht betroffen."; exit 1; }
+
+llm-avx512: $(VENV)/.installed
+	$(call build_llama,$(LLM_FAST),$(call llm_wheel,$(LLM_FAST)),AVX-512)
 	@rm -rf $(LLM_CACHE)/llama-cpp/$(LLAMA_VERSION)-avx512 && mkdir -p $(LLM_CACHE)/llama-cpp && \
 	  $(BIN)/python -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); \
 	    [z.extract(n, sys.argv[2]) for n in z.namelist() if n.startswith('llama_cpp/lib/')]" \
 	    "$$(ls $(call llm_wheel,$(LLM_FAST))/llama_cpp_python-*.whl)" $(LLM_CACHE)/llama-cpp/tmp && \
 	  mv $(LLM_CACHE)/llama-cpp/tmp/llama_cpp/lib $(LLM_CACHE)/llama-cpp/$(LLAMA_VERSION)-avx512 && \
 	  rm -rf $(LLM_CACHE)/llama-cpp/tmp
-	@$(BIN)/python -m assistant.answer.model_process --smoke || { echo "Fehler: das Sprachmodell läuft \
-	  auf diesem Rechner nicht (siehe oben). Der extraktive Modus ist davon nicht betroffen."; exit 1; }
 
 ingest: $(VENV)/.installed
 	$(BIN)/python -m assistant ingest
