@@ -54,13 +54,14 @@ serve: $(VENV)/.installed
 	$(BIN)/python -m assistant serve --host $(HOST) --port $(PORT)
 
 # The local language model for the answer mode "llm" (then: ASSISTANT_LLM=llama-cpp).
-# llama.cpp is built twice (once on a CPU without AVX-512), never with -march=native (that build died with SIGILL on a Xeon that
-# reports AMX): a portable build (AVX2, any x86-64 CPU since 2013) that pip installs, and an
-# AVX-512 build (AMX stays off, ggml's default; 1.9x faster at reading prompts before flash attention,
-# as fast as the portable one with it: docs/llm.md), whose libraries the model process
-# uses where the CPU has AVX-512 (assistant/answer/model_process.py). Both wheels are cached by their
-# flags: pip's own wheel cache ignores CMAKE_ARGS, so it is bypassed (--no-cache-dir). About
-# 3 min per build on 2 cores; a second `make llm` takes seconds. Then a smoke test.
+# llama.cpp is built twice (once on a CPU without AVX-512), never with -march=native (that build
+# died with SIGILL on a Xeon that reports AMX): a portable build (AVX2, any x86-64 CPU since 2013)
+# that pip installs, and an AVX-512 build (AMX stays off, ggml's default; 1.9x faster at reading
+# prompts before flash attention, as fast as the portable one with it: docs/llm.md), whose
+# libraries the model process uses where the CPU has AVX-512 (assistant/answer/model_process.py).
+# Both wheels are cached by their flags: pip's own wheel cache ignores CMAKE_ARGS, so it is
+# bypassed (--no-cache-dir). About 3 min per build on 2 cores (13 min on a slower AVX2-only
+# machine); a second `make llm` takes seconds, then the smoke test (38 s on that machine).
 LLAMA_VERSION := 0.3.36
 LLM_CACHE := $(HOME)/.cache/assistant
 LLM_COMMON := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
@@ -72,7 +73,7 @@ llm_wheel = $(LLM_CACHE)/wheels/$(LLAMA_VERSION)-$(shell echo '$(1)' | sha256sum
 
 define build_llama
 	@test -n "$$(ls $(2)/llama_cpp_python-*.whl 2>/dev/null)" || { \
-	  echo "llama-cpp-python $(LLAMA_VERSION) wird gebaut ($(3), einmalig, etwa 3 min) …"; \
+	  echo "llama-cpp-python $(LLAMA_VERSION) wird gebaut ($(3), einmalig, einige Minuten) …"; \
 	  CMAKE_ARGS="$(1)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip wheel -q --no-deps \
 	    --no-cache-dir --no-binary llama-cpp-python -w $(2).tmp llama-cpp-python==$(LLAMA_VERSION) \
 	  && rm -rf $(2) && mv $(2).tmp $(2) || { echo "Fehler: llama-cpp-python ließ sich nicht bauen."; exit 1; }; }
