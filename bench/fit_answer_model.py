@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import pickle
 import sys
@@ -49,6 +50,7 @@ from assistant.pipeline import build_pipeline  # noqa: E402
 from assistant.retrieve.followup import rewrite  # noqa: E402
 from assistant.retrieve.question import analyze_question, answer_type  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
+from assistant.text.analyzer import analyze  # noqa: E402
 from bench.common import OUT, SHARED, pyplot, table, write_paragraphs  # noqa: E402
 
 # The prior the ranker is fitted towards, set by hand before any fit (it ranked XQuAD's
@@ -90,13 +92,42 @@ def _item_positive(item, u, hits) -> bool:
     return bool(item.quote) and _norm(item.quote) in shown
 
 
-def _example(source, pipeline, question, history, label_fn, answerable, drop_doc=None):
+class _Without:
+    """The corpus term statistics as they would be without one paragraph: a "no answer" example
+    made by dropping a question's paragraph must not see that paragraph's words in the corpus,
+    or its question's words all look known (the evidence feature `unknown` would be 0 for every
+    such example, and P(answerable) could not learn from it). Approximate: the paragraph counts
+    as one chunk, and the vocabulary lookups (compound heads, variants) are left as they are."""
+
+    def __init__(self, stats, text: str) -> None:
+        self.stats, self.words = stats, set(analyze(text))
+
+    def idf(self, terms):
+        n = max(self.stats.count() - 1, 1)
+        return {t: math.log(1 + (n - d + 0.5) / (d + 0.5))
+                for t, d in self.stats.counts(terms).items()
+                for d in [max(d - (t in self.words), 0)]}
+
+    def heads(self, terms):
+        return self.stats.heads(terms)
+
+    def is_variant_of_indexed(self, term):
+        return self.stats.is_variant_of_indexed(term)
+
+    def inflections(self, term):
+        return self.stats.inflections(term)
+
+
+def _example(source, pipeline, question, history, label_fn, answerable, drop_doc=None,
+             drop_text=""):
     fu = rewrite(question, history)
     k = pipeline.settings.top_k
     hits = pipeline.retriever.retrieve(fu.query, k + 10 if drop_doc else k)
+    stats = pipeline.lexical
     if drop_doc:
         hits = [h for h in hits if h.chunk.doc_id != drop_doc][:k]
-    q = analyze_question(fu.question, pipeline.lexical)
+        stats = _Without(stats, drop_text)
+    q = analyze_question(fu.question, stats)
     us = units(q, hits)
     if not us:
         return None
@@ -116,13 +147,13 @@ def _xquad(shared: Path, out: Path):
     docs = write_paragraphs(paragraphs)
     p = build_pipeline(Settings(corpus_dir=docs, index_dir=out / "fit-index" / "xquad"))
     p.ingest([docs], progress=False)
-    return p, rows
+    return p, rows, paragraphs
 
 
 def collect(shared: Path, out: Path) -> tuple[list[Example], list[Example]]:
     """Training examples and the XQuAD held-out examples."""
     train, held = [], []
-    p, rows = _xquad(shared, out)
+    p, rows, paragraphs = _xquad(shared, out)
     for art, question, para, golds in rows:
         doc = f"p{para:03d}.txt"
 
@@ -133,7 +164,8 @@ def collect(shared: Path, out: Path) -> tuple[list[Example], list[Example]]:
 
         bucket = train if art % 2 == 0 else held
         for ex in (_example("xquad", p, question, [], label, True),
-                   _example("xquad", p, question, [], label, False, drop_doc=doc)):
+                   _example("xquad", p, question, [], label, False, drop_doc=doc,
+                            drop_text=paragraphs[para])):
             if ex is not None:
                 bucket.append(ex)
     settings = Settings()
@@ -278,6 +310,8 @@ def main() -> int:
     ap.add_argument("--shared", type=Path, default=SHARED)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--write", action="store_true", help="store the weights in the data file")
+    ap.add_argument("--evidence-only", action="store_true",
+                    help="keep the ranker's weights of the data file, refit only P(answerable)")
     ap.add_argument("--reuse", action="store_true",
                     help="reuse the examples of the last run (OUT/fit-examples.pkl)")
     args = ap.parse_args()
@@ -295,8 +329,11 @@ def main() -> int:
     print(f"{len(train)} Trainings-, {len(held)} zurückgehaltene XQuAD-Fragen "
           f"({time.perf_counter() - t:.0f} s)")
     before = AnswerModel.load()  # the weights in the data file now, for comparison
-    w = fit_ranker(train, np.array([PRIOR[k] for k in FEATURES]), l2=1e-2)
-    model = replace(before, unit_weights=tuple(float(x) for x in w))
+    if args.evidence_only:
+        model = before
+    else:
+        w = fit_ranker(train, np.array([PRIOR[k] for k in FEATURES]), l2=1e-2)
+        model = replace(before, unit_weights=tuple(float(x) for x in w))
     ev_w, ev_b, threshold = fit_answerable(train, model)
     dense = [float(r[EVIDENCE.index("dense")]) for r in _evidence(train, model)]
     model = replace(model, evidence_weights=tuple(float(x) for x in ev_w), evidence_bias=float(ev_b),
