@@ -111,6 +111,7 @@ class Citation:
     page_label: str | None = None
     ocr: bool = False
     section: str = ""  # the heading path the quote stands under ("2 Ziele > 2.1 Zeitplan")
+    other_version: bool = False  # quoted only to show what another version of the document says
 
     def place(self, printed: str = "gedruckt") -> str:
         """Where the quote stands, for people: ", S. 21 (gedruckt: 15)", ", Folie 3" for a slide,
@@ -149,6 +150,8 @@ class Answer:
                 d.pop("page_label")
             if not d["ocr"]:
                 d.pop("ocr")
+            if not d["other_version"]:
+                d.pop("other_version")
             return d
 
         out: dict = {

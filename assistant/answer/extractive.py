@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 from assistant.answer.answer_model import AnswerModel, Evidence, evidence, passage_context
 from assistant.answer.citations import cite, passage_citation
-from assistant.answer.units import Unit, units
+from assistant.answer.units import Unit, units, version_of
 from assistant.retrieve.followup import asked_part, asked_parts
 from assistant.retrieve.question import Question, TermStats, analyze_question, missing_dates
+from assistant.text.analyzer import analyze
 from assistant.types import Answer, Hit
 
 REFUSAL = "Dazu enthalten die Quellen keine Angaben."
@@ -32,6 +34,11 @@ MIN_GAIN = 0.04
 # A unit the model marks as no answer of its own (a checklist question, a heading, a fragment,
 # a footnote, an older version) never joins: it may add terms, but not what was asked.
 JOIN_BLOCKERS = ("question", "heading_like", "fragment", "footnote", "superseded")
+# A unit of another version of the same title says "the same" as a chosen unit when their words
+# overlap this much (Jaccard) and no other unit of that version comes within VERSION_MARGIN: on
+# the two versions of evals/statutes' Verwaltungsgebührensatzung this pairs all 11 changed
+# sentences and rows that have a counterpart, and none of the 7 new or rewritten ones.
+VERSION_MATCH, VERSION_MARGIN = 0.5, 0.15
 
 
 class ExtractiveAnswerer:
@@ -67,7 +74,8 @@ class ExtractiveAnswerer:
         chosen = self._select(q if asked == question else analyze_question(asked, self.stats),
                               ranked)
         chosen = self._answer_parts(asked_parts(asked), hits, chosen)
-        return _compose(chosen, hits, _why(ranked[0], ev, p, self.threshold)), ranked
+        notes = version_notes(chosen, [u for _, u in ranked], hits)
+        return _compose(chosen, hits, _why(ranked[0], ev, p, self.threshold), notes), ranked
 
     def _answer_parts(self, parts: list[str], hits: Sequence[Hit], chosen: list[Unit]
                       ) -> list[Unit]:
@@ -153,8 +161,51 @@ def _why(top: tuple[float, Unit] | None, ev: Evidence, p: float, threshold: floa
     return out
 
 
-def _compose(chosen: list[Unit], hits: Sequence[Hit], why: dict) -> Answer:
-    """Join the chosen units, one [n] marker per passage run, and cite verbatim spans."""
+def version_notes(chosen: list[Unit], candidates: list[Unit], hits: Sequence[Hit]
+                  ) -> list[tuple[Unit, Unit]]:
+    """(chosen unit, the unit of another retrieved version of its document that says the same
+    differently): "Gebühr in Euro: 7,50" in the version in force, "6,50" in the one before.
+    Units whose words are the same in both versions give no note."""
+    out: list[tuple[Unit, Unit]] = []
+    for u in chosen:
+        c = hits[u.rank].chunk
+        version = version_of(c.title)
+        if version is None:
+            continue
+        mine = _own_terms(u, hits)
+        others: dict[str, list[tuple[float, Unit]]] = {}
+        for o in candidates:
+            oc = hits[o.rank].chunk
+            ov = version_of(oc.title)
+            if oc.doc_id == c.doc_id or o.kind != u.kind or ov is None or ov[0] != version[0]:
+                continue
+            theirs = _own_terms(o, hits)
+            others.setdefault(oc.doc_id, []).append(
+                (len(mine & theirs) / max(len(mine | theirs), 1), o))
+        for scored in others.values():
+            scored.sort(key=lambda so: -so[0])
+            best, o = scored[0]
+            second = scored[1][0] if len(scored) > 1 else 0.0
+            if best >= VERSION_MATCH and best - second >= VERSION_MARGIN \
+                    and _own_text(o, hits) != _own_text(u, hits) \
+                    and all(o is not seen for _, seen in out):
+                out.append((u, o))
+    return out
+
+
+def _own_text(u: Unit, hits: Sequence[Hit]) -> str:
+    return " ".join(hits[u.rank].chunk.text[u.span[0]:u.span[1]].split())
+
+
+def _own_terms(u: Unit, hits: Sequence[Hit]) -> frozenset[str]:
+    """The words of the unit itself (not its lead-in or header, which versions share)."""
+    return frozenset(analyze(_own_text(u, hits)))
+
+
+def _compose(chosen: list[Unit], hits: Sequence[Hit], why: dict,
+             notes: Sequence[tuple[Unit, Unit]] = ()) -> Answer:
+    """Join the chosen units, one [n] marker per passage run, and cite verbatim spans; then,
+    for each note, what the other version of the document says instead."""
     parts: list[str] = []
     quotes: dict[int, tuple[int, int]] = {}
     for i, u in enumerate(chosen):
@@ -168,7 +219,18 @@ def _compose(chosen: list[Unit], hits: Sequence[Hit], why: dict) -> Answer:
         quotes[n] = (min(a, spans[0][0]), max(b, spans[-1][1]))
         if i + 1 == len(chosen) or chosen[i + 1].rank != u.rank:
             parts[-1] += f" [{n}]"
+    answered = {u.rank for u in chosen}
+    for u, o in notes:
+        n, text = o.rank + 1, hits[o.rank].chunk.text
+        older = version_of(hits[o.rank].chunk.title)[1] < version_of(hits[u.rank].chunk.title)[1]
+        parts.append(f"Abweichend davon die {'ältere' if older else 'neuere'} Fassung: "
+                     f"{text[o.span[0]:o.span[1]]} [{n}]")
+        if o.rank not in answered:
+            a, b = quotes.get(n, o.span)
+            quotes[n] = (min(a, o.span[0]), max(b, o.span[1]))
     text, citations = cite(" ".join(parts), hits, quotes)
+    noted = {hits[o.rank].chunk.id for _, o in notes} - {hits[r].chunk.id for r in answered}
+    citations = tuple(replace(c, other_version=c.chunk_id in noted) for c in citations)
     return Answer(text, citations, refused=False, why=why)
 
 

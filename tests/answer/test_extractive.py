@@ -273,9 +273,30 @@ def test_of_two_versions_the_asked_one_answers_and_is_named(question, fee):
     hits = [_version("v2023", FEES_2023, base.format("12.12.2022", "01.01.2023")),
             _version("v2024", FEES_2024, base.format("14.11.2023", "01.01.2024"))]
     a = ExtractiveAnswerer(stats).answer(question, hits)
-    assert fee in a.text
-    (c,) = a.citations
+    answer, note = a.text.split("Abweichend davon")
+    assert fee in answer
+    (c,) = [c for c in a.citations if not c.other_version]
     assert ("01.01.2024" in c.title) == (fee == "9,50")  # the citation names the version
+    # the other version differs on the asked point, and the answer says so, with its quote
+    other = "8,00" if fee == "9,50" else "9,50"
+    assert note.startswith(" die ältere Fassung" if fee == "9,50" else " die neuere Fassung")
+    assert other in note and other not in answer
+    (o,) = [c for c in a.citations if c.other_version]
+    assert other in o.quote and o.title != c.title
+
+
+def test_no_version_note_where_the_versions_agree_or_the_row_is_new():
+    same = FEES.format("8,00")
+    new = same + "\n3.2 – Gegenstand: Gewerbeanmeldung über das Bürgerportal, Gebühr in Euro: 5,50."
+    stats = _stats({"v2023": same, "v2024": new})
+    base = "Verwaltungsgebührensatzung der Stadt Musterstadt – Fassung vom {} (gültig ab {})"
+    hits = [_version("v2023", same, base.format("12.12.2022", "01.01.2023")),
+            _version("v2024", new, base.format("14.11.2023", "01.01.2024"))]
+    for question, fee in (("Was kostet eine Meldebescheinigung?", "8,00"),
+                          ("Was kostet die Gewerbeanmeldung über das Bürgerportal?", "5,50")):
+        a = ExtractiveAnswerer(stats).answer(question, hits)
+        assert fee in a.text and "Abweichend" not in a.text
+        assert not any(c.other_version for c in a.citations)
 
 
 @pytest.mark.parametrize(("question", "answer"), [

@@ -1,6 +1,7 @@
 """Evaluation: the per-item check, the metrics, regressions, and the eval command's outputs."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from assistant.evaluate.runner import QuestionSet, compare, run_set, write_report
@@ -23,6 +24,16 @@ def test_check_requires_terms_quote_page_and_the_right_refusal():
     assert check(item, Answer("Herr Kahlen [1].", good.citations, False)).problems == ["fehlt: Lühr / Luehr"]
     assert check(item, Answer("Nein.", (), True)).problems == ["unberechtigt abgelehnt"]
     assert check(Item("r", "?", refuse=True), good).problems == ["hätte ablehnen müssen"]
+
+
+def test_the_neighbouring_version_may_be_quoted_as_such_but_not_cited_as_the_answer():
+    item = Item("v", "Was kostet es?", terms=(("7,50",),), not_doc="satzung-2023.md")
+    new = Citation(1, "Satzung 2024", "x/satzung-2024.md", None, "Gebühr in Euro: 7,50.")
+    old = Citation(2, "Satzung 2023", "x/satzung-2023.md", None, "Gebühr in Euro: 6,50.")
+    text = "Gebühr in Euro: 7,50. [1] Abweichend davon die ältere Fassung: Gebühr in Euro: 6,50. [2]"
+    assert check(item, Answer(text, (new, replace(old, other_version=True)), False)).ok
+    assert check(item, Answer(text, (new, old), False)).problems == [
+        "Dokument falsch zitiert: satzung-2023.md"]
 
 
 def test_metrics_rank_refusals_and_latency():
