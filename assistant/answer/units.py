@@ -151,18 +151,44 @@ def version_of(title: str) -> tuple[str, int] | None:
     return _VERSION.sub("", title).strip(" –—,-"), max(dates)[0]
 
 
+_BEFORE = re.compile(r"\bvor\s+(?:dem\s+)?(?:(?:Jahr|Jahresbeginn)\s+)?(?:(\d{1,2})\.\s?(\d{1,2})\.\s?)?"
+                     r"((?:19|20)\d\d)\b", re.I)
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+# "die alte Fassung", "was galt früher", "vor der Änderung": the version before the newest
+_EARLIER = re.compile(r"\b(?:(?:alte|ältere|vorherige|vorige|frühere|bisherige)[nrs]?\s+"
+                      r"(?:Fassung|Version|Satzung|Regelung|Tarif)|früher|vor der (?:Änderung|"
+                      r"Neufassung)|vorher)\b", re.I)
+
+
+def asked_years(question: str) -> list[int]:
+    """The years a question asks about: "2023" and "im Jahr 2023" -> 2023, "vor 2024" and "vor
+    dem 01.01.2024" -> 2023 (a day later in a year still lies in it)."""
+    out, spans = [], []
+    for m in _BEFORE.finditer(question):
+        day, month, year = m.group(1), m.group(2), int(m.group(3))
+        out.append(year if day and (int(day), int(month)) != (1, 1) else year - 1)
+        spans.append(m.span())
+    out += [int(m[0]) for m in _YEAR.finditer(question)
+            if not any(a <= m.start() < b for a, b in spans)]
+    return out
+
+
 def superseded(question: str, hits: Sequence[Hit]) -> set[str]:
     """Documents among the hits that are not the asked version of their title: of several
-    retrieved versions, the one valid in the year the question names ("Was galt 2023?"), else
-    the newest; the others are returned."""
+    retrieved versions, the one valid in the year the question names ("Was galt 2023?", "vor
+    2024"), the one before the newest where it asks for the earlier one ("die alte Fassung"),
+    else the newest; the others are returned."""
     versions = {h.chunk.doc_id: v for h in hits if (v := version_of(h.chunk.title))}
-    years = [int(y) for y in re.findall(r"\b(?:19|20)\d\d\b", question)]
+    years = asked_years(question)
+    earlier = not years and bool(_EARLIER.search(question))
     out = set()
     for base in {b for b, _ in versions.values()}:
         group = {d: y for d, (b, y) in versions.items() if b == base}
         if len(group) < 2:
             continue
         valid = [d for d, y in group.items() if any(y <= asked for asked in years)]
+        if earlier:
+            valid = [d for d, y in group.items() if y < max(group.values())]
         keep = max(valid or group, key=lambda d: group[d])
         out |= set(group) - {keep}
     return out

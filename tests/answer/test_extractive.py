@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from assistant.answer.extractive import REFUSAL, ExtractiveAnswerer
+from assistant.answer.units import asked_years
 from assistant.indexing.lexical import LexicalIndex
 from assistant.pipeline import build_pipeline
 from assistant.retrieve.question import analyze_question
@@ -266,6 +267,8 @@ def _version(cid: str, text: str, title: str) -> Hit:
 @pytest.mark.parametrize(("question", "fee"), [
     ("Was kostet eine Meldebescheinigung?", "9,50"),  # the version in force
     ("Was kostete 2023 eine Meldebescheinigung?", "8,00"),  # the version valid then
+    ("Was kostete eine Meldebescheinigung vor 2024?", "8,00"),  # valid in 2023
+    ("Was hat eine Meldebescheinigung früher gekostet?", "8,00"),
 ])
 def test_of_two_versions_the_asked_one_answers_and_is_named(question, fee):
     stats = _stats({"v2023": FEES_2023, "v2024": FEES_2024})
@@ -283,6 +286,15 @@ def test_of_two_versions_the_asked_one_answers_and_is_named(question, fee):
     assert other in note and other not in answer
     (o,) = [c for c in a.citations if c.other_version]
     assert other in o.quote and o.title != c.title
+
+
+@pytest.mark.parametrize(("question", "years"), [
+    ("Was galt 2023?", [2023]), ("Was galt im Jahr 2023 und 2024?", [2023, 2024]),
+    ("Was galt vor 2024?", [2023]), ("Was galt vor dem 01.01.2024?", [2023]),
+    ("Was galt vor dem 1.7.2024?", [2024]), ("Was gilt?", []),
+])
+def test_the_years_a_question_asks_about(question, years):
+    assert asked_years(question) == years
 
 
 def test_no_version_note_where_the_versions_agree_or_the_row_is_new():
