@@ -18,10 +18,11 @@ from dataclasses import replace
 
 from assistant.answer.answer_model import AnswerModel, Evidence, evidence, passage_context
 from assistant.answer.citations import cite, passage_citation
-from assistant.answer.units import Unit, units, version_of
+from assistant.answer.units import Unit, units
 from assistant.retrieve.followup import asked_part, asked_parts
 from assistant.retrieve.question import Question, TermStats, analyze_question, missing_dates
 from assistant.text.analyzer import analyze
+from assistant.text.versions import version_of
 from assistant.types import Answer, Hit
 
 REFUSAL = "Dazu enthalten die Quellen keine Angaben."

@@ -22,6 +22,7 @@ from assistant.read.corpus import SECTION_SEPARATOR
 from assistant.retrieve.question import Question
 from assistant.text.analyzer import analyze
 from assistant.text.sentences import DOT_LEADER, ends_like_prose, is_bullet, sentence_spans
+from assistant.text.versions import version_of
 from assistant.types import Hit
 
 _DATA = Path(__file__).resolve().parents[1] / "data" / "units.toml"
@@ -136,19 +137,6 @@ def units(q: Question, hits: Sequence[Hit]) -> list[Unit]:
             )
             out.append(Unit(r, (a, b), kind, tuple(brings), lead, terms, f))
     return out
-
-
-_VERSION = re.compile(r"[\s–—,-]*\(?\b(?:Fassung vom|Stand|gültig ab|in Kraft ab|vom)\b:?\s*"
-                      r"(\d{1,2})\.\s?(\d{1,2})\.\s?(\d{4})\)?", re.I)
-
-
-def version_of(title: str) -> tuple[str, int] | None:
-    """A versioned title as (the title without its version, the year it is valid from): the
-    latest date it names ("Fassung vom 14.11.2023 (gültig ab 01.01.2024)" -> 2024)."""
-    dates = [(int(y), int(m), int(d)) for d, m, y in _VERSION.findall(title)]
-    if not dates:
-        return None
-    return _VERSION.sub("", title).strip(" –—,-"), max(dates)[0]
 
 
 _BEFORE = re.compile(r"\bvor\s+(?:dem\s+)?(?:(?:Jahr|Jahresbeginn)\s+)?(?:(\d{1,2})\.\s?(\d{1,2})\.\s?)?"

@@ -107,7 +107,7 @@ class SharedLexicalIndex(LexicalIndex):
         self.refresh()
         return super().docs()
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+    def search(self, query: str, k: int, doc_id: str | None = None) -> list[tuple[str, float]]:
         """BM25 over the cache, after catching up with the server."""
         self.refresh()
-        return super().search(query, k)
+        return super().search(query, k, doc_id)

@@ -259,19 +259,21 @@ class LexicalIndex:
         return sorted((r[0] for r in self._rows(f"SELECT term FROM vocab WHERE term IN ({marks})",
                                                 stems)), key=len, reverse=True)
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+    def search(self, query: str, k: int, doc_id: str | None = None) -> list[tuple[str, float]]:
         """Top-k (chunk id, BM25 score) for the analyzed query, its compound heads and parts, best
-        first; in a chunk, a compound's parts count PART_WEIGHT of the words as written."""
+        first (of one document, if given); in a chunk, a compound's parts count PART_WEIGHT of
+        the words as written."""
         terms = set(analyze(query))
         parts = {p for ps in self.compounds(query).values() for p in ps}
         terms = sorted(terms | set(self.heads(terms).values()) | parts)
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in terms)
+        only = " AND c.doc_id = ?" if doc_id else ""
         rows = self._rows(
             f"SELECT c.chunk_id, -bm25(fts, 1.0, {PART_WEIGHT}) AS s FROM fts "
-            "JOIN chunks c ON c.rowid = fts.rowid WHERE fts MATCH ? ORDER BY s DESC LIMIT ?",
-            (match, k))
+            f"JOIN chunks c ON c.rowid = fts.rowid WHERE fts MATCH ?{only} ORDER BY s DESC LIMIT ?",
+            (match, doc_id, k) if doc_id else (match, k))
         return [(r[0], float(r[1])) for r in rows]
 
     def counts(self, terms: Iterable[str]) -> dict[str, int]:

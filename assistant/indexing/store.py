@@ -128,12 +128,15 @@ class VectorStore:
         r = self._col.get(ids=list(ids), include=["documents", "metadatas"])
         return {i: _chunk(i, d, m) for i, d, m in zip(r["ids"], r["documents"], r["metadatas"], strict=True)}
 
-    def query(self, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
-        """The k nearest chunks with their cosine similarity, best first. (No count() first: it
-        cost 16 ms a query at 100,000 chunks; Chroma returns fewer or none by itself.)"""
+    def query(self, vector: np.ndarray, k: int, doc_id: str | None = None
+              ) -> list[tuple[Chunk, float]]:
+        """The k nearest chunks (of one document, if given) with their cosine similarity, best
+        first. (No count() first: it cost 16 ms a query at 100,000 chunks; Chroma returns fewer
+        or none by itself.)"""
         if k <= 0:
             return []
         r = self._col.query(query_embeddings=[vector], n_results=k,
+                            where={"doc_id": doc_id} if doc_id else None,
                             include=["documents", "metadatas", "distances"])
         rows = zip(r["ids"][0], r["documents"][0], r["metadatas"][0], r["distances"][0], strict=True)
         return [(_chunk(i, d, m), 1.0 - float(dist)) for i, d, m, dist in rows]

