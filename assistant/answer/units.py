@@ -27,6 +27,9 @@ from assistant.types import Hit
 
 _DATA = Path(__file__).resolve().parents[1] / "data" / "units.toml"
 _ROW = re.compile(r"^[^–\n]{1,80} – .+: .+\.$")
+# the exact tokens of "§ 3" (par3) and of file numbers (idkae08): in a heading, they name every
+# unit under it ("§ 3 Gebührenschuldner" › "(1) Zur Zahlung der Gebühr ist verpflichtet, ...")
+_MARK = re.compile(r"par\d\w*|id\w*\d\w*")
 
 
 @lru_cache(maxsize=1)
@@ -103,6 +106,7 @@ def units(q: Question, hits: Sequence[Hit]) -> list[Unit]:
         spans = _spans(text)
         context = frozenset(analyze(" ".join((c.section, c.lead, text))))
         section = frozenset(analyze(c.section))
+        marks = frozenset(t for t in section if _MARK.fullmatch(t))
         heading = c.section.split(SECTION_SEPARATOR)[-1].strip() if c.section else ""
         kinds = [_kind(text[a:b], spans, i, text, c.role) for i, (a, b) in enumerate(spans)]
         for i, (a, b) in enumerate(spans):
@@ -114,7 +118,7 @@ def units(q: Question, hits: Sequence[Hit]) -> list[Unit]:
             own_lead = any(k in ("lead-in", "header") for k in kinds[:i])
             lead = c.lead if kind in ("item", "row") and not own_lead else ""
             shown = " ".join([lead, *(text[x:y] for x, y in sorted({*brings, (a, b)}))])
-            terms = frozenset(analyze(shown))
+            terms = frozenset(analyze(shown)) | marks
             f = Features(
                 coverage=q.coverage(terms),
                 passage=q.coverage(context),
