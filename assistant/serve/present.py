@@ -29,9 +29,11 @@ def ingest_summary(r: IngestReport) -> str:
 
 def where(c: Citation, source: bool = False) -> str:
     """Where a quote stands, for people: "Titel, S. 21 (gedruckt: 15)", "Titel, Folie 3", with
-    a note for recognized text, and its source (URL or file) where `source`."""
+    a note for recognized text or for another version quoted only for comparison, and its
+    source (URL or file) where `source`."""
     ocr = ", Texterkennung (OCR)" if c.ocr else ""
-    return f"{c.title}{c.place()}{ocr}" + (f" ({c.source})" if source else "")
+    other = " – andere Fassung, zum Vergleich" if c.other_version else ""
+    return f"{c.title}{c.place()}{ocr}{other}" + (f" ({c.source})" if source else "")
 
 
 def short(text: str, limit: int = 300) -> str:

@@ -11,6 +11,7 @@ from assistant.answer.units import asked_years, units
 from assistant.indexing.lexical import LexicalIndex
 from assistant.pipeline import build_pipeline
 from assistant.retrieve.question import analyze_question
+from assistant.serve.present import where
 from assistant.text.analyzer import analyze
 from assistant.types import Chunk, Hit
 from tests.conftest import FakeEmbedder, make_settings
@@ -286,6 +287,7 @@ def test_of_two_versions_the_asked_one_answers_and_is_named(question, fee):
     assert other in note and other not in answer
     (o,) = [c for c in a.citations if c.other_version]
     assert other in o.quote and o.title != c.title
+    assert where(o).endswith("andere Fassung, zum Vergleich") and "Vergleich" not in where(c)
 
 
 @pytest.mark.parametrize(("question", "years"), [
