@@ -20,16 +20,13 @@ from pathlib import Path
 
 from assistant.read.corpus import SECTION_SEPARATOR
 from assistant.retrieve.question import Question
-from assistant.text.analyzer import analyze
+from assistant.text.analyzer import EXACT_TOKEN, analyze
 from assistant.text.sentences import DOT_LEADER, ends_like_prose, is_bullet, sentence_spans
 from assistant.text.versions import version_of
 from assistant.types import Hit
 
 _DATA = Path(__file__).resolve().parents[1] / "data" / "units.toml"
 _ROW = re.compile(r"^[^–\n]{1,80} – .+: .+\.$")
-# the exact tokens of "§ 3" (par3) and of file numbers (idkae08): in a heading, they name every
-# unit under it ("§ 3 Gebührenschuldner" › "(1) Zur Zahlung der Gebühr ist verpflichtet, ...")
-_MARK = re.compile(r"par\d\w*|id\w*\d\w*")
 
 
 @lru_cache(maxsize=1)
@@ -106,7 +103,9 @@ def units(q: Question, hits: Sequence[Hit]) -> list[Unit]:
         spans = _spans(text)
         context = frozenset(analyze(" ".join((c.section, c.lead, text))))
         section = frozenset(analyze(c.section))
-        marks = frozenset(t for t in section if _MARK.fullmatch(t))
+        # "§ 3" (par3) or a file number (idkae08) in a heading names every unit under it
+        # ("§ 3 Gebührenschuldner" › "(1) Zur Zahlung der Gebühr ist verpflichtet, ...")
+        marks = frozenset(t for t in section if EXACT_TOKEN.fullmatch(t))
         heading = c.section.split(SECTION_SEPARATOR)[-1].strip() if c.section else ""
         kinds = [_kind(text[a:b], spans, i, text, c.role) for i, (a, b) in enumerate(spans)]
         for i, (a, b) in enumerate(spans):
@@ -147,9 +146,11 @@ _BEFORE = re.compile(r"\bvor\s+(?:dem\s+)?(?:(?:Jahr|Jahresbeginn)\s+)?(?:(\d{1,
                      r"((?:19|20)\d\d)\b", re.I)
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 # "die alte Fassung", "was galt früher", "vor der Änderung": the version before the newest
+# ("früher" only with a verb in the past: "Kann ich den Antrag früher stellen?" asks no version)
+_PAST = r"(?:galt|gegolten|kostete|gekostet|betrug|betragen|hatte|lag)"
 _EARLIER = re.compile(r"\b(?:(?:alte|ältere|vorherige|vorige|frühere|bisherige)[nrs]?\s+"
-                      r"(?:Fassung|Version|Satzung|Regelung|Tarif)|früher|vor der (?:Änderung|"
-                      r"Neufassung)|vorher)\b", re.I)
+                      r"(?:Fassung|Version|Satzung|Regelung|Tarif)|vor der (?:Änderung|Neufassung)|"
+                      rf"{_PAST}\b[^?]*\bfrüher|früher\b[^?]*\b{_PAST})\b", re.I)
 
 
 def asked_years(question: str) -> list[int]:

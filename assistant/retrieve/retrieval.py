@@ -13,7 +13,7 @@ from assistant.indexing.embeddings import Embedder
 from assistant.indexing.lexical import LexicalIndex
 from assistant.indexing.store import VectorStore
 from assistant.retrieve.followup import asked_parts
-from assistant.text.analyzer import analyze
+from assistant.text.analyzer import EXACT_TOKEN, analyze
 from assistant.text.dates import spell_out_dates
 from assistant.text.versions import version_of
 from assistant.types import Chunk, Hit
@@ -57,7 +57,7 @@ def document_names(titles: dict[str, str]) -> dict[str, frozenset[str]]:
     words = {d: analyze(b) for d, b in bases.items()}
     names = {}
     for d, ws in words.items():
-        ids = [w for w in ws if w.startswith("id") and any(ch.isdigit() for ch in w)]
+        ids = [w for w in ws if EXACT_TOKEN.fullmatch(w) and w.startswith("id")]
         names[d] = frozenset(ids or [w for w in ws if len(w) >= NAME_LENGTH][:1])
     owners: dict[str, set[str]] = {}
     for d, ns in names.items():

@@ -90,6 +90,11 @@ _PARTS = re.compile(r"[^\W_]+")
 _DIGIT_GROUPS = re.compile(r"\d[-/]\d")
 
 
+# The exact tokens above: "par13" of "§ 13", "idkae08" of "KAE-08" (a word never has a digit
+# after "par" or "id": "partei", "idee")
+EXACT_TOKEN = re.compile(r"par\d\w*|id\w*\d\w*")
+
+
 def identifier(s: str) -> str | None:
     """The exact token of an identifier, or None if `s` is none: digits with letters
     ("KAE-08", "KAE08" -> "idkae08"), or digit groups joined by - or / ("63.1-2024/017" ->

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from assistant.answer.extractive import REFUSAL, ExtractiveAnswerer
-from assistant.answer.units import asked_years, units
+from assistant.answer.units import asked_years, superseded, units
 from assistant.indexing.lexical import LexicalIndex
 from assistant.pipeline import build_pipeline
 from assistant.retrieve.question import analyze_question
@@ -297,6 +297,19 @@ def test_of_two_versions_the_asked_one_answers_and_is_named(question, fee):
 ])
 def test_the_years_a_question_asks_about(question, years):
     assert asked_years(question) == years
+
+
+@pytest.mark.parametrize(("question", "older"), [
+    ("Was hat eine Meldebescheinigung früher gekostet?", True),
+    ("Was stand in der alten Fassung?", True),
+    ("Kann ich die Meldebescheinigung auch früher beantragen?", False),  # no version asked
+    ("Was muss ich vorher einreichen?", False),
+])
+def test_earlier_asks_for_the_version_before_the_newest_only_when_it_means_a_version(question, older):
+    base = "Verwaltungsgebührensatzung der Stadt Musterstadt – Fassung vom {} (gültig ab {})"
+    hits = [_version("v2023", FEES_2023, base.format("12.12.2022", "01.01.2023")),
+            _version("v2024", FEES_2024, base.format("14.11.2023", "01.01.2024"))]
+    assert superseded(question, hits) == ({"v2024"} if older else {"v2023"})
 
 
 def test_no_version_note_where_the_versions_agree_or_the_row_is_new():
