@@ -6,6 +6,8 @@ list item with its lead-in, a table row with its header, a lead-in with its shor
 decisions from assistant.answer.answer_model: the best-scoring unit answers, with the sentence after
 it where that one continues it; a further unit joins when it scores within a set share of it
 and adds question terms; and one calibrated probability decides whether to answer at all.
+Where another retrieved version of a statute says the chosen point differently, a note quotes
+it ("Abweichend davon die ältere Fassung: ..."), its citation marked `other_version`.
 The answer's JSON says why (`why`): the unit's kind, score and features, and P(answerable)
 against its threshold.
 """
