@@ -92,7 +92,7 @@ class ExtractiveAnswerer:
             ranked = self.rank(q, hits)
             if not ranked or self._answerable(q, evidence(q, ranked, hits)) < self.threshold:
                 continue
-            best = ranked[0][1]
+            best = ranked[0][1].with_case(q)
             if not _blocked(best) and not any(_overlaps(best, c) for c in chosen):
                 chosen.append(best)
         return sorted(chosen, key=lambda u: (u.rank, u.span))
@@ -129,7 +129,7 @@ class ExtractiveAnswerer:
             if q.coverage(covered | u.terms) - q.coverage(covered) >= MIN_GAIN:
                 chosen.append(u)
                 covered |= u.terms
-        return sorted(chosen, key=lambda u: (u.rank, u.span))
+        return sorted((u.with_case(q) for u in chosen), key=lambda u: (u.rank, u.span))
 
 
 def _blocked(u: Unit) -> bool:
@@ -211,9 +211,11 @@ def _compose(chosen: list[Unit], hits: Sequence[Hit], why: dict,
     for each note, what the other version of the document says instead."""
     parts: list[str] = []
     quotes: dict[int, tuple[int, int]] = {}
+    done: set[tuple[int, tuple[int, int]]] = set()  # a span two units bring is shown once
     for i, u in enumerate(chosen):
         n, text = u.rank + 1, hits[u.rank].chunk.text
-        shown = [text[a:b] for a, b in u.spans()]
+        shown = [text[a:b] for a, b in u.spans() if (u.rank, (a, b)) not in done]
+        done |= {(u.rank, sp) for sp in u.spans()}
         if u.lead:
             shown.insert(0, f"{u.lead} …")
         parts.append(" ".join(shown))

@@ -14,7 +14,7 @@ import math
 import re
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -61,6 +61,8 @@ class Features:
     footnote: float  # from a footnote
     caption: float  # from a caption
     points_back: float  # opens with a back-reference ("Dies", "Dort", "Außerdem")
+    situation: float  # share of the question's weight that the sentence before it (in its
+    # paragraph) covers and it does not: the answer after the sentence naming the asker's case
     superseded: float  # its document is an older version of another retrieved one, and the
     # question names no year of that older version ("Was galt 2023?")
     log_len: float  # log(characters / 100)
@@ -83,10 +85,20 @@ class Unit:
     lead: str  # a lead-in or header the passage does not hold (its chunk continues a list)
     terms: frozenset[str]
     features: Features
+    # the sentence before, where it names the asker's case (`situation` > 0): its span and words;
+    # the answer shows it where it adds to what the user asked (with_case)
+    case: tuple[tuple[int, int], frozenset[str]] | None = None
 
     def spans(self) -> list[tuple[int, int]]:
         """Every span this unit shows, in passage order."""
         return sorted({*self.brings, self.span})
+
+    def with_case(self, q: Question) -> Unit:
+        """This unit, showing the sentence before it too where that adds to question `q` (in a
+        follow-up, the user's own words: "Welcher davon ...?" needs no list of the last answer)."""
+        if self.case is None or q.coverage(self.terms | self.case[1]) <= q.coverage(self.terms):
+            return self
+        return replace(self, brings=(*self.brings, self.case[0]), case=None)
 
 
 def units(q: Question, hits: Sequence[Hit]) -> list[Unit]:
@@ -108,6 +120,7 @@ def units(q: Question, hits: Sequence[Hit]) -> list[Unit]:
         marks = frozenset(t for t in section if EXACT_TOKEN.fullmatch(t))
         heading = c.section.split(SECTION_SEPARATOR)[-1].strip() if c.section else ""
         kinds = [_kind(text[a:b], spans, i, text, c.role) for i, (a, b) in enumerate(spans)]
+        sentences: list[tuple[int, int, frozenset[str]]] = []  # span and words of each sentence
         for i, (a, b) in enumerate(spans):
             s, kind = text[a:b], kinds[i]
             brings = _brings(kind, spans, i, text)
@@ -118,6 +131,16 @@ def units(q: Question, hits: Sequence[Hit]) -> list[Unit]:
             lead = c.lead if kind in ("item", "row") and not own_lead else ""
             shown = " ".join([lead, *(text[x:y] for x, y in sorted({*brings, (a, b)}))])
             terms = frozenset(analyze(shown)) | marks
+            first = min([a, *(x for x, _ in brings)])
+            # the sentence before, in the same paragraph, may name the asker's case ("... nach
+            # der Installation zu voll sein.") and this one what to do ("Um diese zu erweitern,
+            # führen Sie ... aus."): what it adds of the question is a feature, and it may be shown
+            before = [st for st in sentences if st[1] <= first]
+            situation = 0.0
+            if kind == "sentence" and before and "\n\n" not in text[before[-1][1]:first]:
+                situation = q.coverage(terms | before[-1][2]) - q.coverage(terms)
+            if kind == "sentence" and ends_like_prose(s):  # a heading counts by `section`
+                sentences.append((a, b, frozenset(analyze(s))))
             f = Features(
                 coverage=q.coverage(terms),
                 passage=q.coverage(context),
@@ -135,10 +158,12 @@ def units(q: Question, hits: Sequence[Hit]) -> list[Unit]:
                 footnote=float(c.role == "footnote"),
                 caption=float(c.role == "caption"),
                 points_back=float(bool(_points_back().match(s))),
+                situation=situation,
                 superseded=float(c.doc_id in old),
                 log_len=math.log(max(len(shown), 10) / 100),
             )
-            out.append(Unit(r, (a, b), kind, tuple(brings), lead, terms, f))
+            case = (before[-1][:2], before[-1][2]) if situation > 0 else None
+            out.append(Unit(r, (a, b), kind, tuple(brings), lead, terms, f, case))
     return out
 
 

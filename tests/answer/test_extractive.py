@@ -2,12 +2,14 @@
 hand-made passages (lists, tables, checklists, sentences pointing back) with a real in-memory
 lexical index for the term weights and the fitted answer model."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from assistant.answer.answer_model import AnswerModel
 from assistant.answer.extractive import REFUSAL, ExtractiveAnswerer
-from assistant.answer.units import asked_years, superseded, units
+from assistant.answer.units import FEATURES, asked_years, superseded, units
 from assistant.indexing.lexical import LexicalIndex
 from assistant.pipeline import build_pipeline
 from assistant.retrieve.question import analyze_question
@@ -212,6 +214,47 @@ def test_the_sentence_naming_the_askers_situation_comes_with_what_to_do():
         "Unser Netz blockt DNS-Anfragen nach außen. Wo trage ich den Forwarder ein?",
         [_hit("p66", dns, 66, 0.9)])
     assert "named.conf.options" in a.text and "HowTo" not in a.text
+
+
+FULL = ("Wegen eines Fehlers der automatischen Partitionierung können einige Partitionen nach der "
+        "Installation zu voll sein. Um diese zu erweitern, führen Sie debian-edu-fsautoresize -n "
+        "als Root aus. Mehr dazu steht im Kapitel HowTo.")
+LVM = ("Um beispielsweise die Partition home0 auf 30 GiB zu vergrößern, verwenden Sie:\n"
+       "• lvextend -L30G /dev/vg_system/home0\n• resize2fs /dev/vg_system/home0")
+
+
+def test_the_answer_after_the_sentence_naming_the_askers_case_outranks_it_and_shows_it():
+    # The question's case ("nach der Installation ... voll") is in one sentence, the command in
+    # the next, which alone covers little of the question: the feature `situation` credits it
+    # with what the sentence before adds (without its weight the case sentence ranks first),
+    # and the answer shows both.
+    stats = _stats({"p72": FULL, "p78": LVM})
+    hits = [_hit("p72", FULL, 72, 0.89), _hit("p78", LVM, 78, 0.89, role="list")]
+    question = ("Nach der Installation ist eine Partition schon fast voll. Mit welchem Befehl "
+                "vergrößere ich sie?")
+    q = analyze_question(question, stats)
+    shipped = AnswerModel.load()
+    w = list(shipped.unit_weights)
+    w[FEATURES.index("situation")] = 0.0
+    (_, best), *_ = ExtractiveAnswerer(stats).rank(q, hits)
+    assert FULL[best.span[0]:best.span[1]].startswith("Um diese zu erweitern")
+    assert best.case[0] == (0, FULL.index(" Um diese"))  # the case sentence, to be shown
+    (_, unweighted), *_ = ExtractiveAnswerer(stats, model=replace(
+        shipped, unit_weights=tuple(w))).rank(q, hits)
+    assert FULL[unweighted.span[0]:unweighted.span[1]].startswith("Wegen eines Fehlers")
+    a = ExtractiveAnswerer(stats).answer(question, hits)
+    assert a.text.startswith(FULL.split(" Mehr")[0] + " [1]")
+    assert a.why["unit"]["features"]["situation"] > 0
+
+
+def test_a_sentence_after_a_paragraph_break_has_no_situation():
+    text = FULL.replace("sein. Um", "sein.\n\nUm")
+    stats = _stats({"p72": text})
+    q = analyze_question("Nach der Installation ist eine Partition voll. Mit welchem Befehl "
+                         "vergrößere ich sie?", stats)
+    (u,) = [u for u in units(q, [_hit("p72", text, 72, 0.9)]) if "fsautoresize" in
+            text[u.span[0]:u.span[1]]]
+    assert u.features.situation == 0 and u.case is None
 
 
 def test_a_place_is_found_behind_an_adjective():
