@@ -41,10 +41,12 @@ _TYPES: list[tuple[str, re.Pattern, re.Pattern | None]] = [
     # a date, a day, or a time span or deadline ("spätestens drei Monate nach ...")
     ("date", re.compile(r"^\W*((?:seit|bis|ab|von) wann|wann|an welchem tag|in welchem jahr|"
                         r"welches datum|when)\b", re.I),
-     re.compile(r"\b(1[89]|20)\d\d\b|\b\d{1,2}\.\s?(\d{1,2}\.|(Jan|Feb|Mär|Apr|Mai|Jun|Jul|Aug|"
-                r"Sep|Okt|Nov|Dez)\w*)|\b(\d+|einem|einer|eine|zwei|drei|vier|fünf|sechs|sieben|"
-                r"acht|neun|zehn|elf|zwölf|vierzehn|dreißig)\s+(Werk|Kalender|Arbeits)?(tag|Tag|"
-                r"Woche|Monat|Jahr)\w*|\b(spätestens|unverzüglich|innerhalb|jederzeit)\b")),
+     # a year from 1000 on ("1288", "1685"), a decade ("1920er"), a century, a day
+     re.compile(r"\b(1\d|20)\d\d\b|\b\d{3,4}er\b|\b\d{1,2}\.\s?(Jahrhundert\w*|\d{1,2}\.|"
+                r"(Jan|Feb|Mär|Apr|Mai|Jun|Jul|Aug|Sep|Okt|Nov|Dez)\w*)|"
+                r"\b(\d+|einem|einer|eine|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|"
+                r"zwölf|vierzehn|dreißig)\s+(Werk|Kalender|Arbeits)?(tag|Tag|Woche|Monat|Jahr)\w*|"
+                r"\b(spätestens|unverzüglich|innerhalb|jederzeit)\b")),
     # a place: "in Berlin", "aus der Stadt", "im ehemaligen Flughafen Tempelhof"
     ("place", re.compile(r"^\W*(wo|woher|wohin|an welchem ort|in welcher stadt|where)\b", re.I),
      re.compile(r"\b(in|im|nach|aus)\s+(der\s+|dem\s+|des\s+|das\s+)?([a-zäöü]\w+\s+)?[A-ZÄÖÜ]\w+")),
