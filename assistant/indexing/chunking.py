@@ -15,12 +15,15 @@ from assistant.read.corpus import SECTION_SEPARATOR
 from assistant.text.sentences import is_bullet, sentence_spans
 from assistant.types import Block, Chunk, SourceDoc
 
-CHUNKER_VERSION = "c5"  # c5: a short list starts a chunk rather than being cut
+CHUNKER_VERSION = "c6"  # c6: "Anmerkungen" is no reference section
 # Sections whose text is a list of references, not statements: kept out of answers.
+# "Anmerkungen" is not one: in the Debian Paketmanagement book all 11 such sections are remarks
+# ("B.8 Alle Dateien eines installierten Pakets anzeigen › Anmerkungen"), and "Wie liste ich alle
+# Dateien eines Pakets auf?" was answered from elsewhere; endnotes are read as footnotes.
 _REFERENCE_SECTIONS = re.compile(
     r"^(\d+(\.\d+)*\s+)?(literatur\w*|quellen(verzeichnis)?|bibliographie|bibliografie|index|register|"
     r"stichwortverzeichnis|abbildungsverzeichnis|tabellenverzeichnis|inhalt(sverzeichnis)?|"
-    r"abkürzungsverzeichnis|glossar|endnoten|anmerkungen|references|bibliography)$", re.I)
+    r"abkürzungsverzeichnis|glossar|endnoten|references|bibliography)$", re.I)
 
 
 @dataclass(frozen=True)

@@ -87,3 +87,19 @@ def test_a_short_list_that_does_not_fit_starts_a_chunk_whole(tmp_path: Path):
     assert len(holding) == 1
     assert "verwenden Sie:" in holding[0].text and "resize2fs" in holding[0].text
     assert "(-L+30G)" in holding[0].text
+
+
+def test_a_bibliography_is_kept_out_of_answers_but_remarks_are_not(tmp_path: Path):
+    remark = ("Mit dpkg -L Paketname listen Sie alle Dateien eines installierten Pakets auf. "
+              "Die Ausgabe enthält auch die Verzeichnisse, die das Paket anlegt. ") * 2
+    sources = "Hofmann, F.; Beckert, A.: Debian-Paketmanagement. Selbstverlag, 2024.\n\n" * 4
+    md = tmp_path / "handbuch.md"
+    intro = "Jedes Werkzeug zeigt die Dateien eines Pakets auf seine eigene Weise an. " * 4
+    md.write_text(f"# B.8 Alle Dateien eines Pakets anzeigen\n\n{intro}\n\n## Anmerkungen\n\n"
+                  f"{remark}\n\n"
+                  f"# Literaturverzeichnis\n\n{sources}", encoding="utf-8")
+    chunks = chunk(load_document(md).doc)
+    (notes,) = [c for c in chunks if "dpkg -L" in c.text]
+    assert notes.section.endswith("Anmerkungen") and notes.role != "reference"
+    books = [c for c in chunks if "Selbstverlag" in c.text]
+    assert books and all(c.role == "reference" and "dpkg" not in c.text for c in books)
