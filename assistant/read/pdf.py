@@ -253,8 +253,12 @@ def _blocks(pages: list[PageLayout], outline: dict[int, dict[str, int]]) -> list
     style = _Style.of(pages, outline)
     para = _Paragraph(style)
     blocks: list[Block] = []
+    # the physical pages that hold two printed ones: a paragraph never runs from one half into
+    # the other (each half keeps its label); across other pages a new label is only a page number
+    spreads = {n for n, k in Counter(p.number for p in pages).items() if k > 1}
     for p in pages:
-        if para.ends_sentence() or para.label != p.label or para.ocr != p.ocr:
+        if para.ends_sentence() or para.ocr != p.ocr or para.label != p.label and (
+                p.number in spreads or para.page in spreads):
             para.flush_into(blocks)
         column = _column_edges(p.lines)
         for i, ln in enumerate(p.lines):

@@ -118,6 +118,23 @@ def test_a_double_page_spread_becomes_two_printed_pages(tmp_path: Path):
     assert doc.labels[1] == "76–77"
 
 
+def test_a_sentence_running_onto_the_next_labelled_page_stays_one_block(tmp_path: Path):
+    # Printed page numbers that differ from the PDF's ("12" on its page 2) are labels too; a
+    # paragraph cut by the page break had become two blocks ("... Organisationen" | "für die
+    # Sicherheitsaktualisierungen ..."), and the second was quoted as a fragment.
+    pdf = _pdf()
+    pdf.set_page_label(label_style="D", label_start=11)
+    _prose(pdf, 60, 740, ["Interessieren sich mehrere Personen oder Organisationen"])
+    pdf.add_page()
+    _prose(pdf, 60, 80, ["für dasselbe Paket, so werden die Kosten aufgeteilt.",
+                         "Die Koordination übernimmt ein Dienstleister."])
+    doc = _read(pdf, tmp_path / "seitenumbruch.pdf")
+    assert doc.labels == {1: "11", 2: "12"}
+    (para,) = [b for b in doc.blocks if "Kosten" in b.text]
+    assert para.text.startswith("Interessieren sich mehrere Personen oder Organisationen für")
+    assert para.page == 1 and para.label == "11" and para.page_starts[0][1] == 2
+
+
 def test_small_capitals_and_letter_spacing_become_normal_words(tmp_path: Path):
     pdf = _pdf()
     pdf.set_font("Body", size=18)
