@@ -302,19 +302,18 @@ def judge(examples: list[Example], model: AnswerModel) -> dict[str, dict]:
     for src in sorted({e.source for e in examples}):
         mine = [e for e in examples if e.source == src]
         ev = _evidence(mine, model)
-        top1, refused_ok, refused, should, right = [], 0, 0, 0, 0
+        refused_ok, refused, should, right = 0, 0, 0, 0
+        top1 = top1_by_source(mine, np.array(model.unit_weights)).get(src)
         for e, row in zip(mine, ev, strict=True):
             scores = e.x @ np.array(model.unit_weights)
             p = model.answerable(Evidence(*row))
             refuse = p < model.threshold
-            if e.positive.any():
-                top1.append(bool(e.positive[int(np.argmax(scores))]))
             should += not e.answerable
             refused += refuse
             refused_ok += refuse and not e.answerable
             right += (refuse and not e.answerable) or (not refuse and e.positive.any()
                                                        and e.positive[int(np.argmax(scores))])
-        out[src] = {"questions": len(mine), "top1_unit": round(float(np.mean(top1)), 3) if top1 else None,
+        out[src] = {"questions": len(mine), "top1_unit": round(top1, 3) if top1 is not None else None,
                     "refusal_precision": round(refused_ok / refused, 3) if refused else None,
                     "refusal_recall": round(refused_ok / should, 3) if should else None,
                     "right_decision": round(right / len(mine), 3)}
