@@ -4,7 +4,9 @@ a small record of features for each.
 A unit is a sentence (a sentence ending in a colon together with the one it announces), a list
 item, a table row or a list's lead-in. It brings what it depends on: a list item its lead-in, a
 sentence that points back ("Dies erlaubt ...") the sentence before it, a lead-in of a short
-list its items. The features describe a unit; assistant.answer.answer_model decides with them. Lines
+list its items; a sentence after one that names the asker's case ("... nach der Installation zu
+voll sein.") keeps that one as its `case`, which the answer shows where it adds to what the user
+asked. The features describe a unit; assistant.answer.answer_model decides with them. Lines
 of a table of contents and passages of a bibliography or index are no units at all.
 """
 
