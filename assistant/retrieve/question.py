@@ -50,9 +50,23 @@ _TYPES: list[tuple[str, re.Pattern, re.Pattern | None]] = [
     # a place: "in Berlin", "aus der Stadt", "im ehemaligen Flughafen Tempelhof"
     ("place", re.compile(r"^\W*(wo|woher|wohin|an welchem ort|in welcher stadt|where)\b", re.I),
      re.compile(r"\b(in|im|nach|aus)\s+(der\s+|dem\s+|des\s+|das\s+)?([a-zäöü]\w+\s+)?[A-ZÄÖÜ]\w+")),
-    ("price", re.compile(r"\b(was kostet|was kosten|wie ?viel kostet|wie ?viel kosten|preis\w*|"
-                         r"gebühr\w*|how much)\b", re.I),
-     re.compile(r"(€|\b(Euro|EUR|kostenlos|kostenfrei|Kosten|kostet|Preis\w*|Gebühr\w*)\b)")),
+    # a price: an amount asked for ("was", "wie viel", "wie hoch") with a verb of costing or
+    # paying in any tense ("kostete", "hat ... gekostet", "muss ich ... bezahlen"), a fee or a
+    # price; or "wie teuer", "welche Gebühr". Answered by an amount of money or "kostenlos", not
+    # by the word "Gebühr" alone (every sentence of a fee statute has that). A prize ("Preis")
+    # that is not asked for as an amount is no price, nor a compound whose head is another noun
+    # ("Verwaltungsgebührensatzung").
+    ("price", re.compile(r"\b(?:was|wie ?viel|wie hoch)\b[^?]*?(?:\b(?:kostet\w*|kostete\w*|"
+                         r"gekostet|bezahl\w*|entrichten|betr[aä]g\w*)\b|\w*(?:gebühr|preis)(?:en|es|e|s)?\b|"
+                         r"(?-i:\b(?:kosten|zahle|zahlen|zahlt|zahlst)\b))|\bwie teuer\b|"
+                         r"\bwelche[nrms]?\s+\w*(?:gebühr|preis)|\bhow much\b|"
+                         r"\bwhat\b[^?]*\b(?:costs?|fees?|prices?)\b", re.I),
+     re.compile(r"\d[\d.,]*\s*(?:(?:Millionen|Milliarden|Mio\.|Mrd\.)\s*)?(?:€|\$|£|(?:Euro|EUR|"
+                r"Cent|Dollar|US-Dollar|Pfund|Mark|Franken)\b)|(?:€|\$|£|\b(?:Euro|EUR|Dollar)\b)"
+                r"\W{0,3}\d|\b(?:kostenlos|kostenfrei|gebührenfrei|unentgeltlich|umsonst)\b|"
+                # or a share of another fee or sum: "50 Prozent der Gebühr", "die Hälfte der Kosten"
+                r"(?:\d+\s*(?:Prozent|%)|Hälfte|Drittel|Viertel|Doppelte\w*)\s+(?:der|des)\s+"
+                r"\w*(?:Gebühr|Kosten|Betrag|Summe|Preis)")),
     ("count", re.compile(r"\b(wie ?viel(?:e[nr]?)?|anzahl|how many)\b", re.I),
      re.compile(r"\b(\d+|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf)\b", re.I)),
     # a technical or administrative identifier: "Mit welchem Befehl", "Welche pGina-Version",

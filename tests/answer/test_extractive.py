@@ -273,6 +273,39 @@ def test_a_when_question_is_met_by_any_year_decade_or_century(text, when):
     assert bool(looks_like.search(text)) is when
 
 
+@pytest.mark.parametrize(("question", "kind"), [
+    ("Wie viel muss ich für eine Gewerbeanmeldung bezahlen?", "price"),
+    ("Was kostete die Meldebescheinigung?", "price"),
+    ("Was hat eine Gewerbeanmeldung 2023 gekostet?", "price"),
+    ("Wie teuer ist eine Beglaubigung?", "price"),
+    ("Wie hoch ist die Verwaltungsgebühr?", "price"),
+    ("Welche Kosten werden erstattet?", "list"),  # the noun "Kosten" asks for no amount
+    ("Welche Universität erhielt einen Preis?", "list"),  # a prize, XQuAD-de
+    ("Was ist in der neuen Verwaltungsgebührensatzung dazugekommen?", ""),  # head: Satzung
+])
+def test_a_price_is_asked_by_costing_or_paying_in_any_tense(question, kind):
+    assert answer_type(question)[0] == kind
+
+
+RANGE = ("Gebühren für Amtshandlungen im Bürgeramt sind bei Antragstellung zu entrichten. "
+         "Ist eine Amtshandlung im Gebührentarif nicht aufgeführt, wird eine Gebühr von 10,00 Euro "
+         "bis 600,00 Euro erhoben.")
+
+
+def test_a_price_question_is_answered_by_the_amount_not_by_the_word_fee():
+    # Every sentence of a fee statute says "Gebühr"; the one that answers names an amount.
+    # "Wie viel muss ich ... bezahlen" had been a count question, and "Gebühr" alone had fitted.
+    _, looks_like = answer_type("Was kostet das?")
+    assert looks_like.search("Gebühr in Euro: 31,00.") and looks_like.search(
+        "beträgt die Ablehnungsgebühr 50 Prozent der Gebühr")
+    assert not looks_like.search("Gebühren sind bei Antragstellung zu entrichten.")
+    stats = _stats({"p2": RANGE})
+    a = ExtractiveAnswerer(stats).answer(
+        "Wie viel muss ich bezahlen, wenn eine Amtshandlung im Bürgeramt nicht im Tarif steht?",
+        [_hit("p2", RANGE, 2, 0.9)])
+    assert "600,00 Euro" in a.text and not a.refused
+
+
 def test_a_place_is_found_behind_an_adjective():
     lab = ("Das Lab vereint Elemente aus Werkstatt und Ausstellung an einem Ort der Beteiligung. "
            "Das Lab ist das Innovationslabor der Stadt im ehemaligen Flughafen Tempelhof.")
