@@ -15,7 +15,7 @@ from assistant.read.corpus import SECTION_SEPARATOR
 from assistant.text.sentences import is_bullet, sentence_spans
 from assistant.types import Block, Chunk, SourceDoc
 
-CHUNKER_VERSION = "c6"  # c6: "Anmerkungen" is no reference section
+CHUNKER_VERSION = "c7"  # c7: the subsections of an index or bibliography are references too
 # Sections whose text is a list of references, not statements: kept out of answers.
 # "Anmerkungen" is not one: in the Debian Paketmanagement book all 11 such sections are remarks
 # ("B.8 Alle Dateien eines installierten Pakets anzeigen › Anmerkungen"), and "Wie liste ich alle
@@ -24,6 +24,8 @@ _REFERENCE_SECTIONS = re.compile(
     r"^(\d+(\.\d+)*\s+)?(literatur\w*|quellen(verzeichnis)?|bibliographie|bibliografie|index|register|"
     r"stichwortverzeichnis|abbildungsverzeichnis|tabellenverzeichnis|inhalt(sverzeichnis)?|"
     r"abkürzungsverzeichnis|glossar|endnoten|references|bibliography)$", re.I)
+
+_CONTENTS = re.compile(r"^(\d+(\.\d+)*\s+)?inhalt(sverzeichnis)?$", re.I)
 
 
 @dataclass(frozen=True)
@@ -149,8 +151,12 @@ def _make(doc: SourceDoc, group: list[_Piece], position: int) -> Chunk:
 def _role(blocks: list[Block], section: str) -> str:
     """The chunk's role: reference (a bibliography or index section), table, list, footnote,
     caption or heading when all its blocks have it, else paragraph."""
-    top = section.split(SECTION_SEPARATOR)[-1] if section else ""
-    if top and _REFERENCE_SECTIONS.match(top.strip()):
+    # An index's letter groups ("Index › L") and a bibliography's entries misread as headings
+    # are below the section that names them. A table of contents is not such a parent: an
+    # outline may put the whole document below "Inhalt" (the Open Data Ranking does).
+    path = [p.strip() for p in section.split(SECTION_SEPARATOR)] if section else []
+    if any(_REFERENCE_SECTIONS.match(p) and (i == len(path) - 1 or not _CONTENTS.match(p))
+           for i, p in enumerate(path)):
         return "reference"
     roles = {b.role for b in blocks if not b.is_heading}
     for role in ("table", "list"):

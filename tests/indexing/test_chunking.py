@@ -103,3 +103,30 @@ def test_a_bibliography_is_kept_out_of_answers_but_remarks_are_not(tmp_path: Pat
     assert notes.section.endswith("Anmerkungen") and notes.role != "reference"
     books = [c for c in chunks if "Selbstverlag" in c.text]
     assert books and all(c.role == "reference" and "dpkg" not in c.text for c in books)
+
+
+def test_an_index_s_letter_groups_are_references_but_a_document_below_contents_is_not(
+        tmp_path: Path):
+    # The Debian Paketmanagement book's index has a heading per letter ("Index › L"); its page
+    # lists ("/var/cache/apt/archives/, 119, 120, 122") were quoted as an answer. The Open Data
+    # Ranking's outline, in turn, puts every chapter below "Inhalt".
+    body = "Der Paketcache unter /var/cache/apt/archives/ hält heruntergeladene Pakete vor. " * 3
+    book = tmp_path / "buch.md"
+    letters = "".join(f"## {x}\n\n" + "\n\n".join(f"{x.lower()}paket{i}, {i}, {i + 100}"
+                                                  for i in range(40)) + "\n\n" for x in "LR")
+    book.write_text(f"# 7 Paketcache\n\n{body}\n\n# Index\n\n{letters}"
+                    "/var/cache/apt/archives/, 119, 120, 122, 213\n\nremove, 135, 140\n",
+                    encoding="utf-8")
+    chunks = chunk(load_document(book).doc)
+    (text,) = [c for c in chunks if "hält heruntergeladene" in c.text]
+    assert text.role != "reference"
+    listed = [c for c in chunks if "paket" in c.text and "Paketcache" not in c.text]
+    assert any(c.section.endswith("Index › R") for c in listed)
+    assert "119, 120" in listed[-1].text and all(c.role == "reference" for c in listed)
+    ranking = tmp_path / "ranking.md"
+    ranking.write_text("# Open Data Ranking\n\n## Inhalt\n\nBund 5\n\nBundesländer 7\n\n"
+                       "### Bund\n\n" + "Der Bund erhält 16 von 30 Punkten für den Rechtsrahmen. "
+                       * 12 + "\n", encoding="utf-8")
+    bund = [c for c in chunk(load_document(ranking).doc) if "Rechtsrahmen" in c.text]
+    assert bund and all(c.section.endswith("Inhalt › Bund") and c.role != "reference"
+                        for c in bund)
