@@ -90,6 +90,8 @@ class ExtractiveAnswerer:
         for part in parts:
             q = analyze_question(part, self.stats)
             ranked = self.rank(q, hits)
+            if q.looks_like is not None:  # "bis wann?": a unit holding a date answers it
+                ranked = [su for su in ranked if su[1].features.fits_type] or ranked
             if not ranked or self._answerable(q, evidence(q, ranked, hits)) < self.threshold:
                 continue
             best = ranked[0][1].with_case(q)

@@ -483,3 +483,20 @@ def test_a_paragraph_sign_in_the_heading_names_the_units_under_it():
     by_passage = {u.rank: u for u in units(q, hits)}
     assert {"par3", "3"} & by_passage[1].terms == {"par3"}  # the heading's exact token only
     assert by_passage[1].features.coverage > 0 == by_passage[0].features.coverage
+
+
+KAE = ("Mit dem Formular KAE-08 werden folgende Kosten erstattet:\n"
+       "• Fahrtkosten für öffentliche Verkehrsmittel in tatsächlicher Höhe,\n"
+       "• notwendige Sachkosten bis zu 150,00 Euro je Kalenderjahr.")
+DEADLINE = ("Der Antrag ist spätestens drei Monate nach Ablauf des Kalendervierteljahres "
+            "einzureichen, in dem die Kosten entstanden sind. Die Belege sind beizufügen.")
+
+
+def test_a_part_that_asks_when_is_answered_by_a_unit_with_a_date():
+    # "..., und bis wann?" leans on the first part, whose words then outweigh its own: the list
+    # of costs ranked first for it too, lacked a date, and the part was found unanswerable.
+    stats = _stats({"kae": KAE, "frist": DEADLINE})
+    a = ExtractiveAnswerer(stats).answer(
+        "Welche Fahrtkosten erstattet das Formular KAE-08, und bis wann reiche ich sie ein?",
+        [_hit("kae", KAE, 1, 0.9, role="list"), _hit("frist", DEADLINE, 2, 0.85)])
+    assert "Fahrtkosten" in a.text and "spätestens drei Monate" in a.text
