@@ -33,8 +33,9 @@ from assistant.read.ocr import available as ocr_available
 from assistant.types import Chunk, IngestReport, SourceDoc
 
 # bump when reading, cleaning or the analyzer changes: r3 = a value repeated in its row,
-# r4 = a version number is no date, r5 = a paragraph runs on across a labelled page
-READER_VERSION = "r5"
+# r4 = a version number is no date, r5 = a paragraph runs on across a labelled page,
+# r6 = a path at a line end is followed by a space where running text starts ("archives/ von")
+READER_VERSION = "r6"
 
 
 def ingest(paths: Iterable[Path], manifest: dict[str, ManifestEntry], embedder: Embedder,

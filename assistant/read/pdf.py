@@ -371,14 +371,34 @@ class _Paragraph:
         self.text, self.starts, self.lines = "", [], []
 
 
+# Words that start running text, not the rest of a path broken at a line end.
+_PROSE_WORDS = frozenset(
+    "der die das den dem des ein eine einer einen und oder sowie von vom zu zum zur in im an am "
+    "auf aus bei mit nach für als wie ab bis über unter vor ist sind wird werden kann können "
+    "muss liegt liegen enthält the and or of to is are".split())
+
+
+def _starts_prose(last: str, line: str) -> bool:
+    """Whether a line starts running text after the path `last`: a function word, or after a
+    file path (not a URL, whose segments are often capitalized, nor "Angebote/Maßnahmen") a
+    capitalized word that is not all capitals ("Die Datei ..." but not "README")."""
+    first = line.split(" ", 1)[0].rstrip(",.;:")
+    if first.lower() in _PROSE_WORDS:
+        return True
+    file_path = last.lstrip("(<»„\"'").startswith(("/", "~/", "./"))  # not "Angebote/", a URL
+    return file_path and first[:1].isupper() and not first.isupper() and not re.search(r"[/.]", first)
+
+
 def _glue(text: str, line: str) -> str:
     """Append a line: rejoin "Verwal-" + "tung", keep "E-Government-" + "Lösungen", "Ein- und",
     and never split or hyphenate a path, URL or command ("/skole/" + "backup/")."""
     last = text.rsplit(" ", 1)[-1]
-    if re.search(r"[/\\]-?" + _HYPHEN_MARK + "?$", last) and _PATHLIKE.search(last):
+    prose = _starts_prose(last, line)  # "/var/cache/apt/archives/" + "von den ...": it ended
+    if re.search(r"[/\\]-?" + _HYPHEN_MARK + "?$", last) and _PATHLIKE.search(last) and not prose:
         return re.sub(r"-?" + _HYPHEN_MARK + "?$", "", text) + line  # "/skole/-" + "backup/"
     if _PATHLIKE.search(last.rstrip("-" + _HYPHEN_MARK)) and not last.endswith(_HYPHEN_MARK):
-        return text + line if last.endswith(("/", "\\", ".", "_", "-")) else text + " " + line
+        return text + line if last.endswith(("/", "\\", ".", "_", "-")) and not prose \
+            else text + " " + line
     if text.endswith(_HYPHEN_MARK):  # pdfium's mark: the typesetter hyphenated a word here
         body = text[:-1]
         if re.match(r"(und|oder|bzw|sowie)\b", line):

@@ -170,6 +170,24 @@ def test_a_path_across_a_line_break_is_not_dehyphenated(tmp_path: Path):
     assert "für die Verwaltung der Sicherungen" in text
 
 
+def test_a_path_ending_at_a_line_end_is_followed_by_a_space_where_the_text_goes_on(
+        tmp_path: Path):
+    """A path that ends at a line end was glued to the next word ("/var/cache/apt/archives/von
+    den restlichen Partitionen", "/etc/cron.daily/apt.Dort finden", in the Debian
+    Paketmanagement book); a path whose next segment is on the next line stays whole."""
+    pdf = _pdf()
+    _prose(pdf, 60, 80, ["Trennen Sie den Paketcache unter /var/cache/apt/archives/",
+                         "von den restlichen Partitionen. Der Zeitplan steht in /etc/cron.daily/apt.",
+                         "Dort finden Sie auch den Aufruf. Die Vorlage liegt in /usr/share/doc/",
+                         "apt/examples/ und die Paare Angebote/",
+                         "Maßnahmen bleiben zusammen."])
+    text = _read(pdf, tmp_path / "pfad2.pdf").blocks[0].text
+    assert "/var/cache/apt/archives/ von den restlichen" in text
+    assert "/etc/cron.daily/apt. Dort finden" in text
+    assert "/usr/share/doc/apt/examples/ und" in text
+    assert "Angebote/Maßnahmen bleiben" in text
+
+
 def test_pdf_blocks_carry_their_heading_path(tmp_path: Path):
     pdf = _pdf()
     _prose(pdf, 60, 70, ["6 Durchführung"], size=20)
