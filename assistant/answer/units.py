@@ -43,6 +43,11 @@ def _points_back() -> re.Pattern:
     return re.compile(rf"^(?:(?:{'|'.join(preps)})\s+)?(?:{'|'.join(words)})\b", re.I)
 
 
+# A number in a cross-reference is no value: "(siehe Abschnitt 1.2)", "(S. 231)", "Kapitel 7"
+# answer neither "Wie viele ...?" nor "Wann ...?" ("Abschnitt 2.11." had read as a date).
+_CROSS_REF = re.compile(r"\b(?:Abschnitt|Kapitel|Anhang|Abbildung|Abb\.|Tabelle|Tab\.|Seite|S\.)"
+                        r"\s*[A-Z]?\d+(?:\.\d+)*(?:\s*(?:ff?\.|und|bis|–|-)\s*\d+(?:\.\d+)*)?")
+
 @dataclass(frozen=True)
 class Features:
     """What describes a unit. All in 0..1 except `log_len`; names are the model's weight keys."""
@@ -147,7 +152,7 @@ def units(q: Question, hits: Sequence[Hit]) -> list[Unit]:
                 coverage=q.coverage(terms),
                 passage=q.coverage(context),
                 section=q.coverage(section),
-                fits_type=float(bool(q.looks_like and q.looks_like.search(shown))),
+                fits_type=float(bool(q.looks_like and q.looks_like.search(_CROSS_REF.sub(" ", shown)))),
                 dense_prior=1 / (1 + dense_rank[r]),
                 fused_prior=1 / (1 + r),
                 dense=h.dense or 0.0,

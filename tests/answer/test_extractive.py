@@ -500,3 +500,20 @@ def test_a_part_that_asks_when_is_answered_by_a_unit_with_a_date():
         "Welche Fahrtkosten erstattet das Formular KAE-08, und bis wann reiche ich sie ein?",
         [_hit("kae", KAE, 1, 0.9, role="list"), _hit("frist", DEADLINE, 2, 0.85)])
     assert "Fahrtkosten" in a.text and "spätestens drei Monate" in a.text
+
+
+def test_a_number_in_a_cross_reference_is_no_value():
+    # The Debian Paketmanagement book refers to its sections everywhere ("(siehe Abschnitt
+    # 1.2)"): such a sentence had fitted "Wie viele ...?", and "Abschnitt 2.11." even "Wann ...?"
+    refs = ("Debian unterstützt viele Architekturen (siehe Abschnitt 1.2). Die Paketnamen "
+            "folgen festen Regeln, wie in Abschnitt 2.11. beschrieben.")
+    count = "Debian umfasst heute mehr als 59000 Pakete aus allen Bereichen."
+    stats = _stats({"refs": refs, "count": count})
+    hits = [_hit("refs", refs, 33, 0.9), _hit("count", count, 34, 0.8)]
+    def fits(question: str, cid: str) -> float:
+        q = analyze_question(question, stats)
+        return max(u.features.fits_type for u in units(q, hits) if hits[u.rank].chunk.id == cid)
+
+    assert fits("Wie viele Architekturen unterstützt Debian?", "refs") == 0.0
+    assert fits("Wann wurden die Paketnamen geregelt?", "refs") == 0.0
+    assert fits("Wie viele Pakete umfasst Debian?", "count") == 1.0
