@@ -48,6 +48,7 @@ def _points_back() -> re.Pattern:
 _CROSS_REF = re.compile(r"\b(?:Abschnitt|Kapitel|Anhang|Abbildung|Abb\.|Tabelle|Tab\.|Seite|S\.)"
                         r"\s*[A-Z]?\d+(?:\.\d+)*(?:\s*(?:ff?\.|und|bis|–|-)\s*\d+(?:\.\d+)*)?")
 
+
 @dataclass(frozen=True)
 class Features:
     """What describes a unit. All in 0..1 except `log_len`; names are the model's weight keys."""

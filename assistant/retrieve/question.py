@@ -57,9 +57,9 @@ _TYPES: list[tuple[str, re.Pattern, re.Pattern | None]] = [
     # that is not asked for as an amount is no price, nor a compound whose head is another noun
     # ("Verwaltungsgebührensatzung").
     ("price", re.compile(r"\b(?:was|wie ?viel|wie hoch)\b[^?]*?(?:\b(?:kostet\w*|kostete\w*|"
-                         r"gekostet|bezahl\w*|entrichten|betr[aä]g\w*)\b|\w*(?:gebühr|preis)(?:en|es|e|s)?\b|"
+                         r"gekostet|bezahl\w*|entrichten)\b|\w*(?:gebühr|preis|betrag|beträge)(?:en|es|e|s)?\b|"
                          r"(?-i:\b(?:kosten|zahle|zahlen|zahlt|zahlst)\b))|\bwie teuer\b|"
-                         r"\bwelche[nrms]?\s+\w*(?:gebühr|preis)|\bhow much\b|"
+                         r"\bwelche[nrms]?\s+\w*(?:gebühr|preis|betrag)|\bhow much\b|"
                          r"\bwhat\b[^?]*\b(?:costs?|fees?|prices?)\b", re.I),
      re.compile(r"\d[\d.,]*\s*(?:(?:Millionen|Milliarden|Mio\.|Mrd\.)\s*)?(?:€|\$|£|(?:Euro|EUR|"
                 r"Cent|Dollar|US-Dollar|Pfund|Mark|Franken)\b)|(?:€|\$|£|\b(?:Euro|EUR|Dollar)\b)"

@@ -282,6 +282,8 @@ def test_a_when_question_is_met_by_any_year_decade_or_century(text, when):
     ("Welche Kosten werden erstattet?", "list"),  # the noun "Kosten" asks for no amount
     ("Welche Universität erhielt einen Preis?", "list"),  # a prize, XQuAD-de
     ("Was ist in der neuen Verwaltungsgebührensatzung dazugekommen?", ""),  # head: Satzung
+    ("Welchen Betrag muss ich zahlen?", "price"),
+    ("Was beträgt die Antragsfrist?", ""),  # "beträgt" asks for any value
 ])
 def test_a_price_is_asked_by_costing_or_paying_in_any_tense(question, kind):
     assert answer_type(question)[0] == kind
