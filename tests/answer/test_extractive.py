@@ -364,6 +364,7 @@ def _version(cid: str, text: str, title: str) -> Hit:
     ("Was kostete 2023 eine Meldebescheinigung?", "8,00"),  # the version valid then
     ("Was kostete eine Meldebescheinigung vor 2024?", "8,00"),  # valid in 2023
     ("Was hat eine Meldebescheinigung früher gekostet?", "8,00"),
+    ("Wie hoch war früher die Gebühr für eine Meldebescheinigung?", "8,00"),
 ])
 def test_of_two_versions_the_asked_one_answers_and_is_named(question, fee):
     stats = _stats({"v2023": FEES_2023, "v2024": FEES_2024})
