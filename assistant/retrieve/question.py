@@ -67,6 +67,11 @@ _TYPES: list[tuple[str, re.Pattern, re.Pattern | None]] = [
                 # or a share of another fee or sum: "50 Prozent der Gebühr", "die Hälfte der Kosten"
                 r"(?:\d+\s*(?:Prozent|%)|Hälfte|Drittel|Viertel|Doppelte\w*)\s+(?:der|des)\s+"
                 r"\w*(?:Gebühr|Kosten|Betrag|Summe|Preis)")),
+    # a place in a ranking ("Auf welchem Platz liegt ...?"): a number or an ordinal
+    ("count", re.compile(r"\b(?:auf|an)\s+welche[mr]\s+(?:platz|rang|position)\b|"
+                         r"\bwelche[nrs]?\s+(?:platz|rang|position)\b", re.I),
+     re.compile(r"\b\d+\b|\b(?:erst|zweit|dritt|viert|fünft|sechst|siebt|acht|neunt|zehnt|elft|"
+                r"zwölft|letzt)(?:e[nmrs]?)\b", re.I)),
     ("count", re.compile(r"\b(wie ?viel(?:e[nr]?)?|anzahl|how many)\b", re.I),
      re.compile(r"\b(\d+|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf)\b", re.I)),
     # a technical or administrative identifier: "Mit welchem Befehl", "Welche pGina-Version",

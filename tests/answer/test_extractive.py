@@ -520,3 +520,24 @@ def test_a_number_in_a_cross_reference_is_no_value():
     assert fits("Wie viele Architekturen unterstützt Debian?", "refs") == 0.0
     assert fits("Wann wurden die Paketnamen geregelt?", "refs") == 0.0
     assert fits("Wie viele Pakete umfasst Debian?", "count") == 1.0
+
+
+MATURITY = ("Angelehnt an den Open Data Maturity Bericht der Europäischen Union wird vor allem die "
+            "Möglichkeit des automatisierten Bereitstellens und Abrufens von Daten bewertet.")
+RANKING = ("Bundesland | Platz im Ranking\n"
+           "Hamburg – Platz im Ranking: 2.")
+
+
+@pytest.mark.parametrize(("question", "refused"), [
+    ("Auf welchem Platz liegt Deutschland im Open Data Maturity Bericht der EU?", True),
+    ("Welchen Platz belegt Hamburg im Ranking?", False),
+])
+def test_a_place_in_a_ranking_is_asked_for_as_a_number_or_an_ordinal(question, refused):
+    # "Auf welchem Platz ...?" had no answer type, so a sentence naming the report without any
+    # place answered it; it is asked like a count and refused where no unit holds a number.
+    assert answer_type(question)[0] == "count"
+    stats = _stats({"p4": MATURITY, "p5": RANKING})
+    a = ExtractiveAnswerer(stats).answer(question, [_hit("p4", MATURITY, 4, 0.88),
+                                                    _hit("p5", RANKING, 5, 0.86, role="table")])
+    assert a.refused is refused
+    assert refused or "Platz im Ranking: 2" in a.text
